@@ -1,0 +1,440 @@
+"""Numba kernels of the fused CPU selective scan and of the causal depthwise convolution.
+
+Imported lazily by :mod:`ftmamba_lite.fused_scan` and :mod:`ftmamba_lite.conv`; importing it imports numba,
+and the first call of each kernel compiles it (seconds, then cached on disk, see :func:`_jit`).
+
+Dimension letters (NOTATION.md):
+    b  batch            l  length (tokens)
+    d  d_inner (channels)
+    n  d_state          w  d_conv (convolution width)
+
+Layouts, all C-contiguous, float32 or float64 (one compiled version per dtype, compiled on first use):
+    u, delta, z, out, Δ and their gradients   (b, l, d)   tokens-major, as the model's projections produce
+    A                                         (d, NB)
+    B, C                                      (b, l, NB)  one step's state vector is contiguous
+    D, delta_bias                             (d,)
+
+The scan works channel by channel, c = (batch, d): the recurrence of one channel runs over its n-vector state
+(n = NB = 16, a compile-time constant), so the inner loops run over n with unit stride, are unrolled and
+vectorised, and the state stays in registers (fastmath lets LLVM reassociate the dot products over n).
+Channels are independent and spread over the threads with ``prange``. Nothing of size (b, l, d, n) is ever
+allocated: the forward keeps the running state only; the backward recomputes one channel's states and
+Ā = exp(Δ A) into an (l + 1, n) scratch per work item and walks them in reverse. Element-wise work on
+(b, l, d) (softplus of Δ, the silu gate) runs in separate loops over the contiguous channels, which vectorise.
+
+exp is most of the work (b l d n of them forward and again backward) and numba's ``math.exp`` is a scalar
+libm call that LLVM cannot vectorise; :func:`fast_exp` is a float32 exp written with arithmetic and bit
+operations only (likewise :func:`fast_softplus` and :func:`fast_sigmoid`), so it vectorises (relative error below 3e-7 on [-87.3, 88]; below, results are clamped to
+1e-38, which the recurrence cannot tell from 0; above, to exp(88)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numba import get_num_threads, njit, prange, types
+from numba.extending import overload
+
+__all__ = [
+    "NB",
+    "fast_exp",
+    "fast_sigmoid",
+    "fast_softplus",
+    "get_num_threads",
+    "scan_fwd",
+    "scan_bwd",
+    "conv_fwd",
+    "conv_bwd",
+]
+
+# Like fastmath=True without "nnan"/"ninf": NaN and Inf still propagate as in IEEE arithmetic.
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+_LOG2E = np.float32(1.4426950408889634)
+_LN2_HI = np.float32(0.693359375)  # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI exact in few bits (Cody & Waite)
+_LN2_LO = np.float32(-2.1219444005469057e-4)
+_X_MIN, _X_MAX = np.float32(-87.3), np.float32(88.0)  # 2^k of the result stays within float32's normal range
+# exp(r) on [-ln2 / 2, ln2 / 2]: weighted least squares on Chebyshev nodes, relative error 2.2e-7 in float32.
+_P0 = np.float32(1.0000000710297003)
+_P1 = np.float32(0.9999996661619829)
+_P2 = np.float32(0.49998899075803005)
+_P3 = np.float32(0.16667662837726083)
+_P4 = np.float32(0.04191502854162086)
+_P5 = np.float32(0.008291716685092106)
+
+
+def _jit(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """``njit`` with on-disk caching where some cache directory is writable, without caching otherwise.
+
+    numba caches next to the source (``__pycache__``), or, if the package directory is read-only, in the
+    user-wide cache directory (``NUMBA_CACHE_DIR`` overrides both); if neither is writable, ``cache=True``
+    raises at decoration and the kernel is compiled in every process instead.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        try:
+            return njit(cache=True, fastmath=_FASTMATH, parallel=parallel)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(cache=False, fastmath=_FASTMATH, parallel=parallel)(fn)
+
+    return decorate
+
+
+def fast_exp(x: float) -> float:
+    """exp(x); in numba-compiled code float32 arguments use a vectorisable polynomial (see the module doc)."""
+    return math.exp(x)
+
+
+@overload(fast_exp, jit_options={"fastmath": _FASTMATH})
+def _fast_exp_overload(x):  # type: ignore[no-untyped-def]  # numba requires the same parameters as the impls
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+
+        def exp_f32(x):  # type: ignore[no-untyped-def]
+            # exp(x) = 2^k exp(r), k = round(x / ln 2), r = x - k ln 2 in [-ln2 / 2, ln2 / 2] (ln 2 in two
+            # parts, so r is exact): 2^k goes into the exponent bits, exp(r) is a degree-5 polynomial.
+            x = min(max(x, _X_MIN), _X_MAX)
+            k = np.floor(x * _LOG2E + np.float32(0.5))
+            r = (x - k * _LN2_HI) - k * _LN2_LO
+            p = np.float32(((((_P5 * r + _P4) * r + _P3) * r + _P2) * r + _P1) * r + _P0)
+            return np.int32(p.view(np.int32) + (np.int32(k) << np.int32(23))).view(np.float32)
+
+        return exp_f32
+    if isinstance(x, types.Float):
+        return lambda x: math.exp(x)
+    return None
+
+
+def fast_softplus(x: float) -> float:
+    """softplus(x) = log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) (no overflow); vectorisable in
+    compiled float32 code (see :func:`_fast_softplus_overload`)."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def fast_sigmoid(x: float) -> float:
+    """1 / (1 + exp(-x)) without overflow; vectorisable in compiled float32 code."""
+    y = math.exp(-abs(x))
+    return 1.0 / (1.0 + y) if x >= 0 else y / (1.0 + y)
+
+
+@overload(fast_softplus, jit_options={"fastmath": _FASTMATH})
+def _fast_softplus_overload(x):  # type: ignore[no-untyped-def]
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+
+        def softplus_f32(x):  # type: ignore[no-untyped-def]
+            # log1p(y) = 2 atanh(s) with s = y / (2 + y) in [0, 1/3] for y = exp(-|x|) in (0, 1]: the odd
+            # series to s^11 is within 2e-7 relative, and stays relatively accurate for tiny y.
+            y = fast_exp(-abs(x))
+            s = y / (np.float32(2.0) + y)
+            s2 = s * s
+            q = np.float32(1 / 9) + s2 * np.float32(1 / 11)
+            q = np.float32(1 / 3) + s2 * (np.float32(1 / 5) + s2 * (np.float32(1 / 7) + s2 * q))
+            return max(x, np.float32(0.0)) + np.float32(2.0) * s * (np.float32(1.0) + s2 * q)
+
+        return softplus_f32
+    if isinstance(x, types.Float):
+        return lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    return None
+
+
+@overload(fast_sigmoid, jit_options={"fastmath": _FASTMATH})
+def _fast_sigmoid_overload(x):  # type: ignore[no-untyped-def]
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+
+        def sigmoid_f32(x):  # type: ignore[no-untyped-def]
+            # fast_exp saturates at exp(88) instead of overflowing, so no branch on the sign is needed
+            return np.float32(1.0) / (np.float32(1.0) + fast_exp(-x))
+
+        return sigmoid_f32
+    if isinstance(x, types.Float):
+
+        def sigmoid_f64(x):  # type: ignore[no-untyped-def]
+            y = math.exp(-abs(x))
+            return 1.0 / (1.0 + y) if x >= 0.0 else y / (1.0 + y)
+
+        return sigmoid_f64
+    return None
+
+
+# The kernels below index their array arguments directly (no views, no slices, no allocations): numba's parfor
+# lowering then finds no aliasing in the loop body and marks the arguments ``noalias`` for LLVM, which keeps
+# the state in registers and vectorises the n-loops. The callers pass distinct arrays, scratch included.
+
+NB = 16  # the kernels' state size n, a compile-time constant so that LLVM unrolls the n-loops and keeps the
+# state in registers (a run-time n costs 25-35 %); the caller zero-pads a smaller n and splits a larger one
+
+
+@_jit(parallel=True)
+def scan_fwd(
+    u: np.ndarray,
+    delta: np.ndarray,
+    delta_bias: np.ndarray,
+    softplus: bool,
+    A: np.ndarray,
+    B: np.ndarray,
+    C: np.ndarray,
+    D: np.ndarray,
+    z: np.ndarray,
+    has_z: bool,
+    out: np.ndarray,
+    dt: np.ndarray,
+    hs: np.ndarray,
+) -> None:
+    """Selective scan forward (Gu & Dao 2023, Algorithm 2) into ``out`` (b, l, d).
+
+    Per channel: Δ_t = softplus(delta_t + delta_bias), h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t u_t B_t,
+    y_t = C_t · h_t + D u_t, out_t = y_t silu(z_t).
+
+    Args:
+        u, delta: (b, l, d). delta_bias: (d,), zeros for none. softplus: apply it to delta + delta_bias.
+        A: (d, NB). B, C: (b, l, NB). D: (d,), zeros for no skip.
+        z: gate (b, l, d), read only when ``has_z``.
+        out: (b, l, d), written.
+        dt: (b, l, d) scratch for Δ. hs: (b g, NB) scratch; the b g work items are g channel groups per
+            batch row.
+    """
+    bsz, l, d = u.shape
+    groups = hs.shape[0] // bsz
+    zero = u.dtype.type(0.0)
+    for item in prange(groups * bsz):
+        g = item // bsz
+        b = item - g * bsz
+        c_lo = (g * d) // groups
+        c_hi = ((g + 1) * d) // groups
+        for t in range(l):  # Δ, vectorised over channels (branches outside the loops, which then vectorise)
+            if softplus:
+                for c in range(c_lo, c_hi):
+                    dt[b, t, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
+            else:
+                for c in range(c_lo, c_hi):
+                    dt[b, t, c] = delta[b, t, c] + delta_bias[c]
+        for c in range(c_lo, c_hi):
+            for i in range(NB):
+                hs[item, i] = zero
+            for t in range(l):
+                dtt = dt[b, t, c]
+                ut = u[b, t, c]
+                x = dtt * ut
+                acc = D[c] * ut
+                for i in range(NB):
+                    hi = fast_exp(dtt * A[c, i]) * hs[item, i] + x * B[b, t, i]
+                    hs[item, i] = hi
+                    acc += hi * C[b, t, i]
+                out[b, t, c] = acc
+        if has_z:
+            for t in range(l):
+                for c in range(c_lo, c_hi):
+                    out[b, t, c] *= z[b, t, c] * fast_sigmoid(z[b, t, c])
+
+
+@_jit(parallel=True)
+def scan_bwd(
+    u: np.ndarray,
+    delta: np.ndarray,
+    delta_bias: np.ndarray,
+    softplus: bool,
+    A: np.ndarray,
+    B: np.ndarray,
+    C: np.ndarray,
+    D: np.ndarray,
+    z: np.ndarray,
+    has_z: bool,
+    dout: np.ndarray,
+    du: np.ndarray,
+    ddelta: np.ndarray,
+    dz: np.ndarray,
+    dA_part: np.ndarray,
+    dD_part: np.ndarray,
+    dbias_part: np.ndarray,
+    dB_part: np.ndarray,
+    dC_part: np.ndarray,
+    dt: np.ndarray,
+    Hs: np.ndarray,
+    Es: np.ndarray,
+    ys: np.ndarray,
+    hs: np.ndarray,
+) -> None:
+    """Selective scan backward: recompute one channel's states, then run the adjoint recurrence in reverse.
+
+    With dh the gradient flowing into h_t from later steps (zero after the last step):
+
+        dy_t = dout_t silu(z_t);   dh_t = dh + dy_t C_t
+        dC_t += dy_t h_t;  dB_t += Δ_t u_t dh_t;  du_t = D dy_t + Δ_t dh_t · B_t
+        dΔ_t = u_t dh_t · B_t + Σ_n dh_t h_{t-1} Ā_t A;  dA += Δ_t dh_t h_{t-1} Ā_t
+        dh = Ā_t dh_t   (flows into h_{t-1})
+        ddelta_t = dΔ_t sigmoid(delta_t + delta_bias)   (softplus' = sigmoid)
+
+    Args:
+        u, delta, delta_bias, softplus, A, B, C, D, z, has_z: as :func:`scan_fwd`.
+        dout: (b, l, d).
+        du, ddelta, dz: (b, l, d), written (dz only when ``has_z``).
+        dA_part (b, d, NB), dD_part (b, d), dbias_part (b, d): written, the caller sums them over b.
+        dB_part, dC_part (g, b, l, NB): zeros, accumulated; the caller sums them over the g channel groups.
+        dt (b, l, d), Hs (b g, l + 1, NB) zeros, Es (b g, l, NB), ys (b g, l), hs (b g, NB): scratch for Δ
+            and, per work item, h_t (Hs[., t + 1]; Hs[., 0] = h_{-1} = 0), Ā_t, y_t then dy_t, running dh.
+    """
+    bsz, l, d = u.shape
+    groups = dB_part.shape[0]
+    zero = u.dtype.type(0.0)
+    one = u.dtype.type(1.0)
+    for item in prange(groups * bsz):
+        g = item // bsz
+        b = item - g * bsz
+        c_lo = (g * d) // groups
+        c_hi = ((g + 1) * d) // groups
+        for t in range(l):  # Δ, and sigmoid(z) (into dz, replaced by the gradient below); over channels
+            if softplus:
+                for c in range(c_lo, c_hi):
+                    dt[b, t, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
+            else:
+                for c in range(c_lo, c_hi):
+                    dt[b, t, c] = delta[b, t, c] + delta_bias[c]
+            if has_z:
+                for c in range(c_lo, c_hi):
+                    dz[b, t, c] = fast_sigmoid(z[b, t, c])
+        for c in range(c_lo, c_hi):
+            # 1. recompute the states, Ā and y_t
+            for i in range(NB):
+                hs[item, i] = zero
+            for t in range(l):
+                dtt = dt[b, t, c]
+                ut = u[b, t, c]
+                x = dtt * ut
+                acc = D[c] * ut
+                for i in range(NB):
+                    e = fast_exp(dtt * A[c, i])
+                    hi = e * hs[item, i] + x * B[b, t, i]
+                    hs[item, i] = hi
+                    Es[item, t, i] = e
+                    Hs[item, t + 1, i] = hi
+                    acc += hi * C[b, t, i]
+                ys[item, t] = acc
+            # 2. through the gate: dz_t = dout_t y_t silu'(z_t), dy_t = dout_t silu(z_t)
+            if has_z:
+                for t in range(l):
+                    s = dz[b, t, c]
+                    zz = z[b, t, c]
+                    dz[b, t, c] = dout[b, t, c] * ys[item, t] * s * (one + zz * (one - s))
+                    ys[item, t] = dout[b, t, c] * zz * s
+            else:
+                for t in range(l):
+                    ys[item, t] = dout[b, t, c]
+            # 3. adjoint recurrence, last step first (hs now holds dh)
+            for i in range(NB):
+                hs[item, i] = zero
+                dA_part[b, c, i] = zero
+            dDc = zero
+            for tt in range(l):
+                t = l - 1 - tt
+                dtt = dt[b, t, c]
+                ut = u[b, t, c]
+                x = dtt * ut
+                dyt = ys[item, t]
+                dDc += dyt * ut
+                sb = zero
+                sa = zero
+                for i in range(NB):
+                    dhi = hs[item, i] + dyt * C[b, t, i]
+                    dC_part[g, b, t, i] += dyt * Hs[item, t + 1, i]
+                    dB_part[g, b, t, i] += dhi * x
+                    sb += dhi * B[b, t, i]
+                    q = dhi * Hs[item, t, i] * Es[item, t, i]  # dL/dĀ_t ⊙ Ā_t
+                    sa += q * A[c, i]
+                    dA_part[b, c, i] += q * dtt
+                    hs[item, i] = dhi * Es[item, t, i]
+                du[b, t, c] = dyt * D[c] + dtt * sb
+                ddelta[b, t, c] = ut * sb + sa
+            dD_part[b, c] = dDc
+        # 4. through the softplus, and the bias gradient; vectorised over channels
+        for c in range(c_lo, c_hi):
+            dbias_part[b, c] = zero
+        for t in range(l):
+            if softplus:
+                for c in range(c_lo, c_hi):
+                    ddelta[b, t, c] *= fast_sigmoid(delta[b, t, c] + delta_bias[c])
+            for c in range(c_lo, c_hi):
+                dbias_part[b, c] += ddelta[b, t, c]
+
+
+@_jit(parallel=True)
+def conv_fwd(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, silu: bool, out: np.ndarray) -> None:
+    """Causal depthwise convolution, optionally followed by SiLU, vectorised over channels.
+
+    out[b, t, c] = act(bias[c] + sum_k weight[k, c] x[b, t - (w - 1) + k, c]), x = 0 before the start.
+
+    Args:
+        x: (b, l, d). weight: (w, d) (transposed, so that a tap is contiguous over channels). bias: (d,).
+        out: (b, l, d), written.
+    """
+    bsz, l, d = x.shape
+    w = weight.shape[0]
+    for bt in prange(bsz * l):
+        b = bt // l
+        t = bt - b * l
+        for c in range(d):
+            out[b, t, c] = bias[c]
+        for k in range(max(0, w - 1 - t), w):
+            for c in range(d):
+                out[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, c]
+        if silu:
+            for c in range(d):
+                out[b, t, c] *= fast_sigmoid(out[b, t, c])
+
+
+@_jit(parallel=True)
+def conv_bwd(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    silu: bool,
+    dout: np.ndarray,
+    dx: np.ndarray,
+    dweight_part: np.ndarray,
+    dbias_part: np.ndarray,
+    gp: np.ndarray,
+) -> None:
+    """Backward of :func:`conv_fwd`, one work item per batch row.
+
+    Args:
+        x, weight, bias, silu: as :func:`conv_fwd`.
+        dout: (b, l, d).
+        dx: (b, l, d), written.
+        dweight_part (b, w, d), dbias_part (b, d): written; the caller sums them over b.
+        gp: scratch (b, l, d) for the gradient at the pre-activation (with SiLU the pre-activation is
+            recomputed: cheaper than keeping it).
+    """
+    bsz, l, d = x.shape
+    w = weight.shape[0]
+    zero = x.dtype.type(0.0)
+    one = x.dtype.type(1.0)
+    for b in prange(bsz):
+        for t in range(l):
+            if silu:
+                for c in range(d):
+                    gp[b, t, c] = bias[c]
+                for k in range(max(0, w - 1 - t), w):
+                    for c in range(d):
+                        gp[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, c]
+                for c in range(d):
+                    sig = fast_sigmoid(gp[b, t, c])
+                    gp[b, t, c] = dout[b, t, c] * sig * (one + gp[b, t, c] * (one - sig))
+            else:
+                for c in range(d):
+                    gp[b, t, c] = dout[b, t, c]
+        for k in range(w):
+            for c in range(d):
+                dweight_part[b, k, c] = zero
+        for c in range(d):
+            dbias_part[b, c] = zero
+        for t in range(l):
+            for c in range(d):
+                dx[b, t, c] = zero
+                dbias_part[b, c] += gp[b, t, c]
+            # out[t'] reads x[t] through tap k when t' = t + (w - 1) - k
+            for k in range(max(0, w - l + t), w):
+                tp = t + (w - 1) - k
+                for c in range(d):
+                    dx[b, t, c] += weight[k, c] * gp[b, tp, c]
+                    dweight_part[b, k, c] += gp[b, tp, c] * x[b, t, c]

@@ -1,0 +1,345 @@
+"""The fused selective scan for CPU: h_t = Ā_t h_{t-1} + B̄_t u_t without materialising (b, l, d, n).
+
+Paper section II-A (the SSM is a linear RNN) and Gu & Dao (2023), section 3.3.2 (kernel fusion: do not
+materialise the expanded states; recomputation in the backward pass). mamba-ssm's CUDA kernel keeps the state
+in SRAM; on a CPU the same idea keeps it in registers and L1:
+
+* forward: one pass over l per channel (batch, d), with only the running (n,) state;
+* backward: recompute the channel's states, then run the adjoint recurrence in reverse
+  (dh_{t-1} = Ā_t dh_t + C_{t-1} dy_{t-1}), accumulating every gradient on the way.
+
+Work is O(b l d n); memory O(b l d) plus O(b l n) scratch, where the parallel scan of :mod:`ftmamba_lite.ssm`
+keeps O(b l d n log l) alive for autograd.
+
+Dimension letters (NOTATION.md):
+    b  batch            l  length (tokens)
+    d  d_inner          n  d_state
+
+Two implementations of one ``torch.autograd.Function`` contract, picked per call by :func:`scan_backend`:
+
+* ``"numba"`` (CPU tensors, numba importable, ``FTMAMBA_LITE_DISABLE_NUMBA`` unset): the kernels of
+  :mod:`ftmamba_lite._scan_kernels`, float32 or float64 (float64 compiles its own version on first use),
+  parallel over channels.
+* ``"torch"`` (everything else: CUDA without mamba-ssm, numba missing or disabled): the same algorithm in
+  PyTorch, vectorised over (b, d, n) per step and over chunks of ``CHUNK`` steps for exp and the gradient
+  reductions; memory O(b d n CHUNK). About 3-6x slower than numba on 2 cores, still without the (b, l, d, n)
+  state.
+
+Half-precision inputs are computed in float32 and the output cast back, as in ``selective_scan_ref``.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .ssm import check_scan_inputs
+
+__all__ = ["selective_scan_fused", "scan_backend", "numba_kernels", "DISABLE_NUMBA_ENV"]
+
+DISABLE_NUMBA_ENV = "FTMAMBA_LITE_DISABLE_NUMBA"
+CHUNK = 64  # steps per chunk of the PyTorch path
+
+_kernels: ModuleType | None = None
+_kernels_tried = False
+
+
+def numba_kernels() -> ModuleType | None:
+    """The numba kernel module, or None when numba is not importable or ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
+
+    The environment variable is read on every call, so it can be flipped at run time (the tests do).
+    """
+    global _kernels, _kernels_tried
+    if os.environ.get(DISABLE_NUMBA_ENV, "").strip() not in ("", "0"):
+        return None
+    if not _kernels_tried:
+        _kernels_tried = True
+        try:
+            from . import _scan_kernels
+        except ImportError:  # numba missing or broken: the PyTorch path serves
+            _scan_kernels = None
+        _kernels = _scan_kernels
+    return _kernels
+
+
+def scan_backend(device: torch.device | str = "cpu") -> str:
+    """The implementation :func:`selective_scan_fused` runs for tensors on ``device``: "numba" or "torch"."""
+    return "numba" if torch.device(device).type == "cpu" and numba_kernels() is not None else "torch"
+
+
+def _step_size(delta: Tensor, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:
+    """Δ = softplus(delta + delta_bias) (either optional), (b, d, l)."""
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]  # (b, d, l) + (d, 1)
+    return F.softplus(delta) if delta_softplus else delta
+
+
+def _step_size_grad(ddt: Tensor, delta: Tensor, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:
+    """Gradient with respect to ``delta`` from the one with respect to Δ, ``ddt``; all (b, d, l)."""
+    if not delta_softplus:
+        return ddt
+    if delta_bias is not None:
+        delta = delta + delta_bias[:, None]  # (b, d, l) + (d, 1)
+    return ddt * torch.sigmoid(delta)  # softplus' = sigmoid
+
+
+def _gate_grads(y: Tensor, z: Tensor | None, dout: Tensor) -> tuple[Tensor, Tensor | None]:
+    """(dy, dz) for out = y silu(z): dy = dout silu(z), dz = dout y silu'(z); (dout, None) without z."""
+    if z is None:
+        return dout, None
+    s = torch.sigmoid(z)
+    return dout * z * s, dout * y * s * (1 + z * (1 - s))
+
+
+def _groups(b: int, d: int, threads: int) -> int:
+    """Channel groups per batch row so that the b * groups work items give each thread at least 4."""
+    return max(1, min(d, -(-4 * threads // b)))
+
+
+def _tokens_major(t: Tensor) -> Tensor:
+    """(b, d, l) -> contiguous (b, l, d); free for the transposed views the Mamba layer passes."""
+    return t.transpose(1, 2).contiguous()
+
+
+class _NumbaScan(torch.autograd.Function):
+    """The numba path: :func:`ftmamba_lite._scan_kernels.scan_fwd` / ``scan_bwd`` wrapped for autograd.
+
+    The kernels work on tokens-major (b, l, d) arrays, the layout of the model's projections, so the
+    transposed views of the Mamba layer cost no copy; they apply bias and softplus to delta themselves. Their
+    state size is fixed at NB = 16 (n < 16 is zero-padded: padded states have A = B = C = 0 and stay 0;
+    :func:`_numba_scan` splits n > 16 into blocks).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        u: Tensor,
+        delta: Tensor,
+        A: Tensor,
+        B: Tensor,
+        C: Tensor,
+        D: Tensor | None,
+        z: Tensor | None,
+        delta_bias: Tensor | None,
+        delta_softplus: bool,
+    ) -> Tensor:
+        kernels = _scan_kernels_module()
+        b, d, _ = u.shape
+        n, nb = A.shape[1], kernels.NB
+        u_, delta_ = _tokens_major(u), _tokens_major(delta)  # (b, l, d)
+        bias_ = delta_bias.contiguous() if delta_bias is not None else u.new_zeros(d)
+        A_ = F.pad(A, (0, nb - n)).contiguous()  # (d, NB)
+        B_ = F.pad(B.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
+        C_ = F.pad(C.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
+        D_ = D.contiguous() if D is not None else u.new_zeros(d)
+        z_ = _tokens_major(z) if z is not None else u.new_empty(1, 1, 1)  # placeholder, unread
+        out, dt = torch.empty_like(u_), torch.empty_like(u_)
+        hs = u.new_empty(b * _groups(b, d, kernels.get_num_threads()), nb)
+        kernels.scan_fwd(
+            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, A_.numpy(), B_.numpy(), C_.numpy(),
+            D_.numpy(), z_.numpy(), z is not None, out.numpy(), dt.numpy(), hs.numpy(),
+        )  # fmt: skip
+        ctx.save_for_backward(u_, delta_, bias_, A_, B_, C_, D_, z_)
+        ctx.flags = (n, delta_softplus, D is not None, z is not None, delta_bias is not None)
+        return out.transpose(1, 2)  # (b, l, d) -> (b, d, l)
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor) -> tuple[Tensor | None, ...]:
+        kernels = _scan_kernels_module()
+        u_, delta_, bias_, A_, B_, C_, D_, z_ = ctx.saved_tensors
+        n, delta_softplus, has_D, has_z, has_bias = ctx.flags
+        b, l, d = u_.shape
+        nb = kernels.NB
+        groups = _groups(b, d, kernels.get_num_threads())
+        du, ddelta, dt = torch.empty_like(u_), torch.empty_like(u_), torch.empty_like(u_)
+        dz = torch.empty_like(u_) if has_z else u_.new_empty(1, 1, 1)
+        dA_part, dD_part, dbias_part = u_.new_empty(b, d, nb), u_.new_empty(b, d), u_.new_empty(b, d)
+        dB_part, dC_part = u_.new_zeros(groups, b, l, nb), u_.new_zeros(groups, b, l, nb)
+        Hs, Es = u_.new_zeros(groups * b, l + 1, nb), u_.new_empty(groups * b, l, nb)
+        ys, hs = u_.new_empty(groups * b, l), u_.new_empty(groups * b, nb)
+        kernels.scan_bwd(
+            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, A_.numpy(), B_.numpy(), C_.numpy(),
+            D_.numpy(), z_.numpy(), has_z, _tokens_major(dout).numpy(), du.numpy(), ddelta.numpy(),
+            dz.numpy(), dA_part.numpy(), dD_part.numpy(), dbias_part.numpy(), dB_part.numpy(),
+            dC_part.numpy(),
+            dt.numpy(), Hs.numpy(), Es.numpy(), ys.numpy(), hs.numpy(),
+        )  # fmt: skip
+        return (
+            du.transpose(1, 2),  # (b, l, d) -> (b, d, l)
+            ddelta.transpose(1, 2),  # (b, l, d) -> (b, d, l)
+            dA_part.sum(0)[:, :n],
+            dB_part.sum(0)[..., :n].transpose(1, 2),  # (g, b, l, NB) -> (b, n, l)
+            dC_part.sum(0)[..., :n].transpose(1, 2),  # (g, b, l, NB) -> (b, n, l)
+            dD_part.sum(0) if has_D else None,
+            dz.transpose(1, 2) if has_z else None,  # (b, l, d) -> (b, d, l)
+            dbias_part.sum(0) if has_bias else None,
+            None,
+        )
+
+
+def _scan_kernels_module() -> ModuleType:
+    """The kernel module (also when numba was disabled between a forward and its backward)."""
+    from . import _scan_kernels
+
+    return _scan_kernels
+
+
+def _numba_scan(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None,
+    z: Tensor | None,
+    delta_bias: Tensor | None,
+    delta_softplus: bool,
+) -> Tensor:
+    """:class:`_NumbaScan` for any n: the states are independent, so n > 16 runs as blocks of 16 whose
+    outputs add up (the skip D u and the gate silu(z) are applied once, after the sum)."""
+    nb = _scan_kernels_module().NB
+    n = A.shape[1]
+    if n <= nb:
+        return _NumbaScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    blocks = [
+        _NumbaScan.apply(u, delta, A[:, s : s + nb], B[:, s : s + nb], C[:, s : s + nb], None, None,
+                         delta_bias, delta_softplus)
+        for s in range(0, n, nb)
+    ]  # fmt: skip
+    y = torch.stack(blocks).sum(0)  # (n / NB, b, d, l) -> (b, d, l)
+    if D is not None:
+        y = y + u * D[:, None]
+    return y * F.silu(z) if z is not None else y
+
+
+def _chunk_states(h: Tensor, dt: Tensor, u: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:
+    """Run the recurrence over one chunk of T steps from the state h (b, d, n) entering it.
+
+    Args:
+        h: (b, d, n); dt, u: (b, d, T); A: (d, n); B: (b, n, T).
+    Returns:
+        H (T, b, d, n) with H[t] = h_t, and Ā (T, b, d, n). Step-major so that each step is contiguous.
+    """
+    dA = torch.exp(dt.permute(2, 0, 1)[..., None] * A)  # (T, b, d, 1) * (d, n) -> (T, b, d, n)
+    H = (dt * u).permute(2, 0, 1)[..., None] * B.permute(2, 0, 1)[:, :, None, :]  # (T,b,d,1)*(T,b,1,n): B̄ u
+    for t in range(H.shape[0]):
+        H[t].addcmul_(dA[t], h)  # h_t = Ā_t h_{t-1} + B̄_t u_t
+        h = H[t]
+    return H, dA
+
+
+class _TorchScan(torch.autograd.Function):
+    """The PyTorch path: chunked recurrence forward, chunked adjoint recurrence backward.
+
+    The forward keeps the state entering every chunk (ceil(l / T), b, d, n); the backward recomputes each
+    chunk's states and Ā from it, last chunk first, and carries dh across chunk boundaries.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        u: Tensor,
+        delta: Tensor,
+        A: Tensor,
+        B: Tensor,
+        C: Tensor,
+        D: Tensor | None,
+        z: Tensor | None,
+        delta_bias: Tensor | None,
+        delta_softplus: bool,
+    ) -> Tensor:
+        b, d, l = u.shape
+        dt = _step_size(delta, delta_bias, delta_softplus)
+        starts = range(0, l, CHUNK)
+        h = u.new_zeros(b, d, A.shape[1])
+        h_in = u.new_empty(len(starts), b, d, A.shape[1])  # state entering each chunk
+        y = torch.empty_like(u)
+        for k, s in enumerate(starts):
+            h_in[k] = h
+            H, _ = _chunk_states(h, dt[..., s : s + CHUNK], u[..., s : s + CHUNK], A, B[..., s : s + CHUNK])
+            y[..., s : s + CHUNK] = torch.einsum("tbdn,bnt->bdt", H, C[..., s : s + CHUNK])  # C_t · h_t
+            h = H[-1]
+        if D is not None:
+            y += u * D[:, None]
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, h_in)
+        ctx.delta_softplus = delta_softplus
+        return y * F.silu(z) if z is not None else y
+
+    @staticmethod
+    def backward(ctx: Any, dout: Tensor) -> tuple[Tensor | None, ...]:
+        u, delta, A, B, C, D, z, delta_bias, h_in = ctx.saved_tensors
+        l = u.shape[2]
+        dt = _step_size(delta, delta_bias, ctx.delta_softplus)
+        du, ddt = torch.empty_like(u), torch.empty_like(u)
+        dz = torch.empty_like(u) if z is not None else None
+        dA, dB, dC = torch.zeros_like(A), torch.empty_like(B), torch.empty_like(C)
+        dD = torch.zeros_like(D) if D is not None else None
+        dh = torch.zeros_like(h_in[0])  # (b, d, n): gradient flowing into the last state of the chunk
+        for k in reversed(range(h_in.shape[0])):
+            sl = slice(k * CHUNK, min((k + 1) * CHUNK, l))
+            dt_c, u_c, B_c, C_c = dt[..., sl], u[..., sl], B[..., sl], C[..., sl]
+            H, dA_c = _chunk_states(h_in[k], dt_c, u_c, A, B_c)  # (T, b, d, n) each
+            y = torch.einsum("tbdn,bnt->bdt", H, C_c)  # (b, d, T)
+            if D is not None:
+                y += u_c * D[:, None]
+            dy, dz_c = _gate_grads(y, z[..., sl] if z is not None else None, dout[..., sl])
+            if dz is not None:
+                dz[..., sl] = dz_c
+            dH = dy.permute(2, 0, 1)[..., None] * C_c.permute(2, 0, 1)[:, :, None, :]  # (T,b,d,1)*(T,b,1,n)
+            for t in reversed(range(dH.shape[0])):
+                dH[t] += dh  # dh_t = C_t dy_t + Ā_{t+1} dh_{t+1}
+                dh = dH[t] * dA_c[t]
+            dC[..., sl] = torch.einsum("tbdn,bdt->bnt", H, dy)
+            dB[..., sl] = torch.einsum("tbdn,bdt->bnt", dH, dt_c * u_c)
+            sb = torch.einsum("tbdn,bnt->bdt", dH, B_c)  # dh_t · B_t
+            q = dH * torch.cat([h_in[k][None], H[:-1]]) * dA_c  # dL/dĀ_t ⊙ Ā_t, with h_{t-1}: (T, b, d, n)
+            du[..., sl] = dt_c * sb
+            if D is not None:
+                du[..., sl] += dy * D[:, None]
+                dD += torch.einsum("bdt,bdt->d", dy, u_c)
+            ddt[..., sl] = u_c * sb + torch.einsum("tbdn,dn->bdt", q, A)
+            dA += torch.einsum("tbdn,bdt->dn", q, dt_c)
+        ddelta = _step_size_grad(ddt, delta, delta_bias, ctx.delta_softplus)
+        return du, ddelta, dA, dB, dC, dD, dz, ddelta.sum((0, 2)) if delta_bias is not None else None, None
+
+
+def selective_scan_fused(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+) -> Tensor:
+    """The selective scan without the (b, l, d, n) state; arguments and numbers as ``selective_scan_ref``.
+
+    Args:
+        u: input (b, d, l).
+        delta: step size before bias/softplus (b, d, l).
+        A: state matrix (d, n).
+        B, C: input-dependent projections (b, n, l).
+        D: skip (d,), optional.
+        z: gate (b, d, l), optional.
+        delta_bias: (d,), optional.
+        delta_softplus: apply softplus to delta + delta_bias.
+
+    Returns:
+        out (b, d, l) in u's dtype; computed in float64 for float64 inputs, float32 otherwise. Differentiable
+        with respect to every tensor argument.
+    """
+    check_scan_inputs(u, delta, A, B, C, D, z, delta_bias)
+    dtype_in = u.dtype
+    dtype = torch.float64 if dtype_in == torch.float64 else torch.float32
+    u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
+    D, z, delta_bias = (t.to(dtype) if t is not None else None for t in (D, z, delta_bias))
+    args = (u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    out = _numba_scan(*args) if scan_backend(u.device) == "numba" else _TorchScan.apply(*args)
+    return out.to(dtype_in)

@@ -1,0 +1,170 @@
+"""Top-k ranking metrics of the paper: P@k, R@k, MRR@k, HR@k (Section III) and MAP@k (Section III-B).
+
+Every function takes a score matrix ``scores`` (n_users, n_items), the model's s(u, i) for each test user u
+and every catalogue item i (a numpy array or a torch tensor), and a boolean relevance matrix ``relevant`` of
+the same shape (True where user u likes / bought item i).
+
+Definitions, for one user u with ``top_k(u)`` the k items of highest score and ``n_rel(u)`` the number of
+relevant items of u:
+
+* ranking and ties: items are sorted by decreasing score with a *stable* sort, so equal scores keep the
+  lower item index first (deterministic, independent of the platform);
+* hits@k = number of relevant items in top_k(u);
+* P@k = hits@k / k;
+* R@k = hits@k / n_rel(u);
+* MRR@k = 1 / (rank of the first relevant item in top_k(u)), ranks counted from 1, or 0 when there is none;
+* HR@k = 1 if top_k(u) holds at least one relevant item, else 0;
+* MAP@k (the H&M Kaggle competition's MAP@12) = AP@k averaged over users, with
+  AP@k = (sum over positions j <= k holding a relevant item of P@j) / min(n_rel(u), k).
+
+A user with **no** relevant item scores 0 on every metric (R@k and AP@k would be 0/0; they are defined as 0)
+and still counts in the mean. So means over users are bounded by the share of users with a relevant item:
+HR@1 <= that share whatever the model; :func:`metric_ceiling` gives the exact bound for every metric.
+P@1 = MRR@1 = HR@1 always (the paper reports HR@1 only).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["check_scores_relevance", "evaluate", "metric_ceiling", "per_user_metrics", "top_k"]
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _to_numpy(x: ArrayLike) -> np.ndarray:
+    """A numpy view / copy of a numpy array, torch tensor (any device, half precision included) or list."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu()
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        return x.numpy()
+    return np.asarray(x)
+
+
+def _check_scores(scores: ArrayLike) -> np.ndarray:
+    """Scores as float64 (n_users, n_items); ValueError when not 2-D, not numeric, empty or with NaN."""
+    array = _to_numpy(scores)
+    if array.ndim != 2:
+        raise ValueError(f"scores must be 2-D (n_users, n_items), got shape {array.shape}")
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"scores must be numeric, got dtype {array.dtype}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"scores must have at least one user and one item, got shape {array.shape}")
+    array = array.astype(np.float64)
+    n_nan = int(np.isnan(array).sum())
+    if n_nan:
+        raise ValueError(f"scores contain {n_nan} NaN value(s)")
+    return array
+
+
+def check_scores_relevance(scores: ArrayLike, relevant: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate and convert a (scores, relevant) pair to numpy float64 and bool arrays (n_users, n_items).
+
+    Raises ValueError when: the shapes differ (naming both), ``relevant`` is not boolean (0/1 integers are
+    refused rather than cast, so a target matrix in {-1, 0, 1} is never mistaken for relevance), ``scores``
+    is not a non-empty numeric 2-D array, or ``scores`` holds NaN.
+    """
+    rel = _to_numpy(relevant)
+    array = _check_scores(scores)
+    if rel.shape != array.shape:
+        raise ValueError(f"scores has shape {array.shape} but relevant has shape {rel.shape}")
+    if rel.dtype != np.bool_:
+        raise ValueError(f"relevant must be a boolean array, got dtype {rel.dtype} (use e.g. targets == 1)")
+    return array, rel
+
+
+def _check_ks(ks: Iterable[int], n_items: int) -> tuple[int, ...]:
+    """The truncations as unique ints (first-seen order); ValueError unless 1 <= k <= n_items."""
+    out: list[int] = []
+    for k in ks:
+        k = operator.index(k)
+        if not 1 <= k <= n_items:
+            raise ValueError(f"k={k} is out of range: it must be between 1 and the catalogue size {n_items}")
+        if k not in out:
+            out.append(k)
+    return tuple(out)
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices (n_users, k) of the k highest scores, stable: ties keep the lower item index first."""
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def top_k(scores: ArrayLike, k: int) -> np.ndarray:
+    """The k recommended items of every user: int64 (n_users, k), best first.
+
+    Items are sorted by decreasing score with a stable sort, so among equal scores the lower item index comes
+    first. Raises ValueError for k outside 1..n_items (naming k and the catalogue size) or NaN scores.
+    """
+    array = _check_scores(scores)
+    (k,) = _check_ks((k,), array.shape[1])
+    return _top_k(array, k)
+
+
+def per_user_metrics(
+    scores: ArrayLike, relevant: ArrayLike, ks: Iterable[int] = (1, 5, 10), map_ks: Iterable[int] = ()
+) -> pd.DataFrame:
+    """One row per user (index = row of ``scores``) with the columns ``P@k``, ``R@k``, ``MRR@k``, ``HR@k``
+    for k in ``ks`` (grouped by metric, in that order), then ``MAP@k`` for k in ``map_ks``.
+
+    Definitions and the rule for users without relevant items: see the module docstring.
+    """
+    array, rel = check_scores_relevance(scores, relevant)
+    n_users, n_items = array.shape
+    ks, map_ks = _check_ks(ks, n_items), _check_ks(map_ks, n_items)
+    if not ks and not map_ks:
+        raise ValueError("give at least one truncation k in ks or map_ks")
+    k_max = max(ks + map_ks)
+    hits = np.take_along_axis(rel, _top_k(array, k_max), axis=1)  # (n_users, k_max): position j relevant?
+    cum_hits = hits.cumsum(axis=1)  # hits@j for j = 1..k_max
+    n_rel = rel.sum(axis=1)
+    has_rel = n_rel > 0
+    first = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, k_max + 1)  # rank of the first hit
+    columns: dict[str, np.ndarray] = {}
+    for k in ks:
+        columns[f"P@{k}"] = cum_hits[:, k - 1] / k
+    for k in ks:
+        columns[f"R@{k}"] = np.divide(cum_hits[:, k - 1], n_rel, out=np.zeros(n_users), where=has_rel)
+    for k in ks:
+        columns[f"MRR@{k}"] = np.where(first <= k, 1.0 / first, 0.0)
+    for k in ks:
+        columns[f"HR@{k}"] = (cum_hits[:, k - 1] > 0).astype(np.float64)
+    precision_at_hits = hits * cum_hits / np.arange(1, k_max + 1)  # P@j at relevant positions j, else 0
+    for k in map_ks:
+        ap_sum = precision_at_hits[:, :k].sum(axis=1)
+        columns[f"MAP@{k}"] = np.divide(ap_sum, np.minimum(n_rel, k), out=np.zeros(n_users), where=has_rel)
+    return pd.DataFrame(columns, index=pd.RangeIndex(n_users, name="user"))
+
+
+def evaluate(
+    scores: ArrayLike, relevant: ArrayLike, ks: Iterable[int] = (1, 5, 10), map_ks: Iterable[int] = ()
+) -> dict[str, float]:
+    """Means over users of :func:`per_user_metrics`: ``{"P@1": ..., ..., "HR@10": ..., "MAP@12": ...}``.
+
+    Example: ``evaluate(scores, ds.test_relevant)`` for the paper's Table I columns; ``map_ks=(12,)`` adds
+    the H&M competition's MAP@12.
+    """
+    table = per_user_metrics(scores, relevant, ks=ks, map_ks=map_ks)
+    return {name: float(value) for name, value in table.mean(axis=0).items()}
+
+
+def metric_ceiling(
+    relevant: ArrayLike, ks: Iterable[int] = (1, 5, 10), map_ks: Iterable[int] = ()
+) -> dict[str, float]:
+    """What a perfect ranking scores on ``relevant`` (n_users, n_items): :func:`evaluate` of the oracle scores
+    ``relevant.astype(float)`` (every relevant item ranked above every other one).
+
+    Per user, in closed form: P@k = min(n_rel, k) / k (below 1 when the user has fewer than k relevant
+    items), R@k = min(n_rel, k) / n_rel, MRR@k = HR@k = MAP@k = 1, and 0 for all of them when n_rel = 0.
+    Compare a model's metrics to these numbers, not to 1.
+    """
+    rel = _to_numpy(relevant)
+    if rel.dtype != np.bool_:
+        raise ValueError(f"relevant must be a boolean array, got dtype {rel.dtype} (use e.g. targets == 1)")
+    return evaluate(rel.astype(np.float64), rel, ks=ks, map_ks=map_ks)

@@ -1,0 +1,147 @@
+"""Live measurements for the course notebooks: how the scans and the embedders scale with the length l.
+
+* :func:`scan_timings` -- the library's three selective-scan implementations as l grows (notebook 02).
+* :func:`embedder_costs` -- time and activation memory of a Mamba and a Transformer embedder as the number of
+  feature tokens grows (notebook 03; the paper's O(l) versus O(l^2) claim, II-A).
+
+Times are the best of a few repeats after a warm-up (the first call compiles / allocates): on a shared or
+busy machine the fastest repeat is the one least disturbed by other work (as :mod:`timeit` recommends).
+Memory is measured as the bytes of the tensors autograd saves for the backward pass (parameters
+excluded): the activation memory
+a training step holds, which is what grows with l. Both are measured on whatever machine runs the notebook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from .ssm import selective_scan, selective_scan_parallel, selective_scan_ref
+from .towers import make_embedder
+
+__all__ = ["SCANS", "embedder_costs", "best_seconds", "saved_activation_bytes", "scan_timings"]
+
+SCANS: dict[str, Callable[..., Tensor]] = {
+    "recurrence (selective_scan_ref)": selective_scan_ref,
+    "parallel scan (selective_scan_parallel)": selective_scan_parallel,
+    "fused scan (selective_scan)": selective_scan,
+}
+"""The implementations :func:`scan_timings` compares, by label."""
+
+
+def best_seconds(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> float:
+    """Fewest wall-clock seconds of ``fn()`` over ``repeat`` calls, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _scan_inputs(b: int, d_in: int, n: int, length: int, generator: torch.Generator) -> dict[str, Tensor]:
+    """Random inputs of the selective scan in mamba-ssm's layout (NOTATION.md)."""
+
+    def randn(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=generator)
+
+    return {
+        "u": randn(b, d_in, length),  # (b, d_in, length)
+        "delta": randn(b, d_in, length),  # (b, d_in, length), softplus inside the scan
+        "A": -torch.rand(d_in, n, generator=generator) - 0.5,  # (d_in, n), negative
+        "B": randn(b, n, length),  # (b, n, length)
+        "C": randn(b, n, length),  # (b, n, length)
+        "D": randn(d_in),  # (d_in,)
+        "z": randn(b, d_in, length),  # (b, d_in, length)
+    }
+
+
+def scan_timings(
+    lengths: Sequence[int],
+    scans: Mapping[str, Callable[..., Tensor]] | None = None,
+    batch: int = 4,
+    d_inner: int = 32,
+    d_state: int = 16,
+    repeat: int = 3,
+    max_seconds: float = 1.0,
+) -> pd.DataFrame:
+    """Forward time of each scan implementation for every length l (no gradient).
+
+    An implementation whose call takes longer than ``max_seconds`` is not run at the longer lengths (the
+    Python recurrence gets slow first), which keeps a notebook cell short.
+
+    Returns:
+        one row per (implementation, length): ``implementation``, ``length``, ``ms``.
+    """
+    scans = SCANS if scans is None else scans
+    generator = torch.Generator().manual_seed(0)
+    rows = []
+    too_slow: set[str] = set()
+    for length in sorted(lengths):
+        inputs = _scan_inputs(batch, d_inner, d_state, length, generator)
+        for label, scan in scans.items():
+            if label in too_slow:
+                continue
+            with torch.no_grad():
+                seconds = best_seconds(lambda s=scan, x=inputs: s(**x, delta_softplus=True), repeat=repeat)
+            rows.append({"implementation": label, "length": length, "ms": 1000 * seconds})
+            if seconds > max_seconds:
+                too_slow.add(label)
+    return pd.DataFrame(rows)
+
+
+def saved_activation_bytes(module: nn.Module, x: Tensor) -> int:
+    """Bytes of the tensors autograd saves during ``module(x)`` for the backward pass, parameters excluded,
+    each storage counted once."""
+    parameters = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in parameters:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(x)
+    return sum(storages.values())
+
+
+def embedder_costs(
+    n_tokens: Sequence[int],
+    embedders: Sequence[str] = ("mamba", "transformer"),
+    d_model: int = 32,
+    n_layers: int | None = 1,
+    batch: int = 32,
+    repeat: int = 3,
+    **embedder_kwargs: object,
+) -> pd.DataFrame:
+    """Time of one training step's forward + backward and its activation memory, per embedder and length.
+
+    The embedders are the paper's presets (:func:`ftmamba_lite.towers.make_embedder`) at width ``d_model``
+    with ``n_layers`` layers (None: the paper's 4 Mamba / 2 Transformer layers), fed random (b, l, d) tokens.
+
+    Returns:
+        one row per (embedder, l): ``embedder``, ``tokens`` (l), ``ms`` and ``activation_mb`` (MiB).
+    """
+    generator = torch.Generator().manual_seed(0)
+    rows = []
+    for kind in embedders:
+        torch.manual_seed(0)
+        module = make_embedder(kind, d_model, n_layers, **embedder_kwargs)
+        for length in sorted(n_tokens):
+            x = torch.randn(batch, length, d_model, generator=generator, requires_grad=True)  # (b, l, d)
+
+            def step(module: nn.Module = module, x: Tensor = x) -> None:
+                module(x).sum().backward()
+
+            seconds = best_seconds(step, repeat=repeat)
+            memory = saved_activation_bytes(module, x) / 2**20
+            rows.append({"embedder": kind, "tokens": length, "ms": 1000 * seconds, "activation_mb": memory})
+    return pd.DataFrame(rows)

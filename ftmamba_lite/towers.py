@@ -1,0 +1,210 @@
+"""Towers and the two-tower model (paper II-C, Figure 3).
+
+Dimension letters (NOTATION.md):
+    b  batch      l  tokens (k features + [CLS])      d  d_model
+    m  users      c  items (the catalogue)            o  output embedding width (paper: 32)
+
+A tower maps one table row to an embedding:
+
+    tokens = FeatureTokenizer(x)          (b, l, d)
+    h      = Embedder(tokens)             (b, l, d)      Mamba or Transformer layers
+    f(x)   = FFN(h[:, [CLS]])             (b, o)         d -> 64 -> 32, ReLU after both (paper III)
+
+and the two-tower model scores a (user, item) pair by the similarity of the two embeddings,
+s(u, i) = <f(u), g(i)> (dot, the paper's choice) or their cosine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .mamba import MambaEmbedder
+from .tokenizer import FeatureTokenizer
+from .transformer import TransformerEmbedder
+
+__all__ = ["Tower", "TwoTowerModel", "make_embedder", "make_tower", "make_two_tower", "EMBEDDERS"]
+
+EMBEDDERS = ("mamba", "transformer")
+
+
+class Tower(nn.Module):
+    """Tokenizer -> embedder -> the [CLS] token -> feed-forward network (paper Figure 3, one tower).
+
+    Args:
+        tokenizer: a :class:`FeatureTokenizer`; its ``cls_position`` says which token is read out.
+        embedder: a module (b, l, d) -> (b, l, d), e.g. :class:`MambaEmbedder`.
+        hidden: widths of the feed-forward network (paper: (64, 32)), each followed by ReLU.
+        final_activation: apply ReLU after the last layer too (the paper does; it makes embeddings >= 0).
+    """
+
+    def __init__(
+        self,
+        tokenizer: FeatureTokenizer,
+        embedder: nn.Module,
+        hidden: Sequence[int] = (64, 32),
+        final_activation: bool = True,
+    ) -> None:
+        super().__init__()
+        if not hidden:
+            raise ValueError("hidden must name at least one layer width")
+        self.tokenizer = tokenizer
+        self.embedder = embedder
+        layers: list[nn.Module] = []
+        width = tokenizer.d_token
+        for i, out in enumerate(hidden):
+            layers.append(nn.Linear(width, out))
+            if i < len(hidden) - 1 or final_activation:
+                layers.append(nn.ReLU())
+            width = out
+        self.ffn = nn.Sequential(*layers)
+        self.out_dim = width
+
+    def forward(self, x_num: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
+        """x_num (b, k_num), x_cat (b, k_cat) -> embedding (b, o)."""
+        tokens = self.tokenizer(x_num, x_cat)  # (b, l, d)
+        h = self.embedder(tokens)  # (b, l, d)
+        return self.ffn(h[:, self.tokenizer.cls_index])  # (b, d) -> (b, o)
+
+
+class TwoTowerModel(nn.Module):
+    """Two towers and a similarity (paper II-C).
+
+    Args:
+        user_tower, item_tower: :class:`Tower` (or any module (x_num, x_cat) -> (b, o)).
+        similarity: ``"dot"`` (paper) or ``"cosine"``.
+    """
+
+    def __init__(self, user_tower: nn.Module, item_tower: nn.Module, similarity: str = "dot") -> None:
+        super().__init__()
+        if similarity not in ("dot", "cosine"):
+            raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
+        self.user_tower = user_tower
+        self.item_tower = item_tower
+        self.similarity = similarity
+        self.config: dict = {}  # filled by make_two_tower so that checkpoints can rebuild the model
+
+    def _normalise(self, e: Tensor) -> Tensor:
+        return F.normalize(e, dim=-1) if self.similarity == "cosine" else e
+
+    def embed_users(self, x_num: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
+        """(m, k_num), (m, k_cat) -> (m, o), normalised when the similarity is cosine."""
+        return self._normalise(self.user_tower(x_num, x_cat))
+
+    def embed_items(self, x_num: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
+        """(c, k_num), (c, k_cat) -> (c, o), normalised when the similarity is cosine."""
+        return self._normalise(self.item_tower(x_num, x_cat))
+
+    def forward(
+        self,
+        user_num: Tensor | None,
+        user_cat: Tensor | None,
+        item_num: Tensor | None,
+        item_cat: Tensor | None,
+    ) -> Tensor:
+        """Score b (user, item) pairs, row by row: s(u_r, i_r) for r < b -> (b,)."""
+        fu = self.embed_users(user_num, user_cat)  # (b, o)
+        gi = self.embed_items(item_num, item_cat)  # (b, o)
+        if fu.shape[0] != gi.shape[0]:
+            raise ValueError(f"{fu.shape[0]} users but {gi.shape[0]} items: pairs need the same batch size")
+        return (fu * gi).sum(-1)
+
+    @torch.no_grad()
+    def score_all(
+        self,
+        user_num: Tensor | None,
+        user_cat: Tensor | None,
+        item_num: Tensor | None,
+        item_cat: Tensor | None,
+        batch_size: int = 1024,
+    ) -> Tensor:
+        """Score every user against every item: embed the c items once, then the m users in batches.
+
+        Returns scores (m, c), ``scores[u, i] = s(u, i)``; what evaluation and retrieval use.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            items = self.embed_items(item_num, item_cat)  # (c, o)
+            m = (user_num if user_num is not None else user_cat).shape[0]
+            rows = []
+            for start in range(0, m, batch_size):
+                part = slice(start, start + batch_size)
+                fu = self.embed_users(
+                    None if user_num is None else user_num[part], None if user_cat is None else user_cat[part]
+                )  # (batch, o)
+                rows.append(fu @ items.T)  # (batch, c)
+            return torch.cat(rows)  # (m, c)
+        finally:
+            self.train(was_training)
+
+
+def make_embedder(kind: str, d_model: int = 128, n_layers: int | None = None, **kwargs: object) -> nn.Module:
+    """The embedder by name: ``"mamba"`` or ``"transformer"``, at the paper preset unless overridden.
+
+    ``n_layers`` defaults to the paper's (4 Mamba layers, 2 Transformer layers); other keyword arguments go
+    to :class:`MambaLayer` (e.g. ``d_state``, ``d_conv``) or :class:`TransformerEmbedder` (e.g. ``n_heads``).
+    """
+    presets = {"mamba": MambaEmbedder.paper, "transformer": TransformerEmbedder.paper}
+    if kind in presets:
+        layers = {} if n_layers is None else {"n_layers": n_layers}
+        return presets[kind](d_model, **layers, **kwargs)
+    raise ValueError(f"unknown embedder {kind!r}; choose one of {EMBEDDERS}")
+
+
+def make_tower(
+    kind: str,
+    n_numerical: int,
+    cardinalities: Sequence[int] = (),
+    d_model: int = 128,
+    n_layers: int | None = None,
+    feature_names: Sequence[str] | None = None,
+    hidden: Sequence[int] = (64, 32),
+    **embedder_kwargs: object,
+) -> Tower:
+    """A tower at the paper's configuration: [CLS] appended at the end, d -> 64 -> 32 feed-forward."""
+    tokenizer = FeatureTokenizer(
+        n_numerical, cardinalities, d_model, cls_position="end", feature_names=feature_names
+    )
+    return Tower(tokenizer, make_embedder(kind, d_model, n_layers, **embedder_kwargs), hidden=hidden)
+
+
+def make_two_tower(
+    embedder: str,
+    user: dict,
+    item: dict,
+    d_model: int = 128,
+    n_layers: int | None = None,
+    similarity: str = "dot",
+    hidden: Sequence[int] = (64, 32),
+    **embedder_kwargs: object,
+) -> TwoTowerModel:
+    """A two-tower model at the paper's configuration, both towers with the same hyperparameters (paper III).
+
+    Args:
+        embedder: ``"mamba"`` or ``"transformer"``.
+        user, item: each tower's features as ``{"n_numerical": int, "cardinalities": [K_j, ...],
+            "feature_names": [...]}`` (``feature_names`` optional).
+
+    The returned model keeps every argument in ``model.config``, so ``make_two_tower(**model.config)``
+    rebuilds the same architecture (what checkpoints use).
+    """
+    towers = [
+        make_tower(embedder, d_model=d_model, n_layers=n_layers, hidden=hidden, **spec, **embedder_kwargs)
+        for spec in (user, item)
+    ]
+    model = TwoTowerModel(*towers, similarity=similarity)
+    model.config = {
+        "embedder": embedder,
+        "user": dict(user),
+        "item": dict(item),
+        "d_model": d_model,
+        "n_layers": n_layers,
+        "similarity": similarity,
+        "hidden": list(hidden),
+        **embedder_kwargs,
+    }
+    return model

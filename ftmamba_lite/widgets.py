@@ -1,0 +1,613 @@
+"""Interactive panels of the course notebooks: ipywidgets controls and figures of :mod:`ftmamba_lite.plots`.
+
+Every panel is an object whose controls are attributes (``panel.delta``, ``panel.train_button``, ...), whose
+plot is ``panel.figure`` and whose callbacks are ordinary methods, so tests drive them without a browser
+(set ``slider.value``, call ``button.click()``, then read ``panel.figure.data``). Displaying the object shows
+its ``panel.view`` box. The key controls carry a stable ``description`` and a CSS class ``ftm-...`` for
+browser tests.
+
+Live plots (:class:`LiveFigure`) use plotly's ``FigureWidget`` where it works (plotly >= 6 needs the
+``anywidget`` package for it) and otherwise, and always in Colab, where custom widgets have been unreliable,
+re-draw a regular plotly figure inside an ``ipywidgets.Output``: the cell never stays empty. The environment
+variable ``FTMAMBA_LITE_LIVE_PLOTS=widget|output`` forces one of the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from IPython import get_ipython
+from IPython.display import clear_output, display
+from torch import nn
+
+from . import plots
+from .analysis import over_under_over_seeds, over_under_summary
+from .course import impulse_response, in_colab
+from .encoding import TableEncoder
+from .metrics import ArrayLike
+from .tokenizer import FeatureTokenizer
+from .towers import TwoTowerModel
+from .train import Callback, EncodedData, History, build_model, count_parameters, fit
+
+__all__ = [
+    "LIVE_PLOTS_ENV",
+    "ImpulseExplorer",
+    "LiveFigure",
+    "OverUnderExplorer",
+    "TokenizerExplorer",
+    "TrainingPanel",
+    "TrainingRun",
+    "drop_final_relu",
+    "live_plot_mode",
+]
+
+LIVE_PLOTS_ENV = "FTMAMBA_LITE_LIVE_PLOTS"
+
+
+def live_plot_mode() -> str:
+    """``"widget"`` (plotly FigureWidget) or ``"output"`` (figure re-drawn in an Output widget).
+
+    The environment variable :data:`LIVE_PLOTS_ENV` wins; otherwise Colab gets ``"output"`` and elsewhere
+    ``"widget"`` is used when ``anywidget`` (which plotly's FigureWidget needs) is importable.
+    """
+    forced = os.environ.get(LIVE_PLOTS_ENV, "").strip().lower()
+    if forced in ("widget", "output"):
+        return forced
+    if in_colab():
+        return "output"
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return "output"
+    return "widget"
+
+
+def _in_kernel() -> bool:
+    """True when running inside a Jupyter kernel (where an Output widget can capture a display)."""
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class LiveFigure:
+    """A plotly figure that a callback updates in place.
+
+    Attributes:
+        figure: the figure to update (a ``FigureWidget`` in ``"widget"`` mode, a ``Figure`` otherwise).
+        view: what to display (the FigureWidget itself, or an ``Output`` holding the latest drawing).
+        mode: ``"widget"`` or ``"output"``.
+        renders: how many times the output mode has re-drawn the figure.
+    """
+
+    def __init__(self, figure: go.Figure, mode: str | None = None) -> None:
+        self.mode = mode or live_plot_mode()
+        self.renders = 0
+        if self.mode == "widget":
+            try:
+                self.figure: go.Figure = go.FigureWidget(figure)
+                self.view: widgets.Widget = self.figure
+                return
+            except ImportError:  # plotly's FigureWidget needs anywidget
+                self.mode = "output"
+        self.figure = figure
+        self.view = widgets.Output()
+        self.refresh()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group updates: one message to the browser for a FigureWidget, one re-draw for an Output."""
+        if self.mode == "widget":
+            with self.figure.batch_update():
+                yield
+        else:
+            yield
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-draw the figure in the Output (output mode only; a FigureWidget updates by itself)."""
+        if self.mode != "output":
+            return
+        self.renders += 1
+        if _in_kernel():
+            with self.view:
+                clear_output(wait=True)
+                display(self.figure)
+
+    def replace(self, new: go.Figure) -> None:
+        """Show ``new``: traces are updated in place when their number and types match, else replaced."""
+        with self.batch():
+            same = len(new.data) == len(self.figure.data) and all(
+                a.type == b.type for a, b in zip(new.data, self.figure.data, strict=True)
+            )
+            if same:
+                for old_trace, new_trace in zip(self.figure.data, new.data, strict=True):
+                    old_trace.update(new_trace.to_plotly_json(), overwrite=True)
+            else:
+                self.figure.data = ()
+                self.figure.add_traces(list(new.data))
+            self.figure.layout = new.layout
+
+
+class _Panel:
+    """Shared display logic: a panel shows its ``view`` box."""
+
+    view: widgets.Box
+
+    def _repr_mimebundle_(self, **kwargs: object) -> dict | None:
+        return self.view._repr_mimebundle_(**kwargs)
+
+
+def _tagged(widget: widgets.Widget, css_class: str) -> widgets.Widget:
+    widget.add_class(css_class)
+    return widget
+
+
+class TokenizerExplorer(_Panel):
+    """Notebook 01: one table row through a :class:`FeatureTokenizer`, shown as its (l, d) token matrix.
+
+    Controls: ``d_token`` (slider, d), ``features`` (which columns become tokens), ``row`` (which table row),
+    ``cls_position`` (``end`` = paper, ``start`` = FT-Transformer). The tokenizer is rebuilt from ``seed`` on
+    every change, so the same settings always give the same tokens.
+
+    Args:
+        frame: the table; numeric and categorical columns as declared.
+        numeric, categorical: column names (token order: numeric first, then categorical).
+        d_token: initial d.
+        seed: initialisation seed of the tokenizer.
+        mode: live-plot mode (default :func:`live_plot_mode`).
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        d_token: int = 8,
+        seed: int = 0,
+        mode: str | None = None,
+    ) -> None:
+        self.frame = frame
+        self.numeric, self.categorical, self.seed = list(numeric), list(categorical), seed
+        columns = [*self.numeric, *self.categorical]
+        self.d_token = _tagged(
+            widgets.IntSlider(value=d_token, min=1, max=64, description="d_token"), "ftm-d-token"
+        )
+        self.features = _tagged(
+            widgets.SelectMultiple(
+                options=columns, value=tuple(columns), rows=min(8, len(columns)), description="Features"
+            ),
+            "ftm-features",
+        )
+        self.row = _tagged(
+            widgets.IntSlider(value=0, min=0, max=len(frame) - 1, description="Row"), "ftm-row"
+        )
+        self.cls_position = _tagged(
+            widgets.ToggleButtons(options=["end", "start"], value="end", description="[CLS] at"),
+            "ftm-cls-position",
+        )
+        self.shape = widgets.HTML()
+        self.live = LiveFigure(self._figure(), mode)
+        self.figure = self.live.figure
+        for control in (self.d_token, self.features, self.row, self.cls_position):
+            control.observe(self.update, names="value")
+        self.view = widgets.VBox(
+            [
+                widgets.HBox([self.d_token, self.row]),
+                widgets.HBox([self.features, self.cls_position]),
+                self.shape,
+                self.live.view,
+            ]
+        )
+
+    def tokenizer(self) -> tuple[FeatureTokenizer, TableEncoder]:
+        """The encoder and tokenizer of the current settings (tokenizer initialised from ``seed``)."""
+        chosen = set(self.features.value)
+        numeric = [c for c in self.numeric if c in chosen]
+        categorical = [c for c in self.categorical if c in chosen]
+        encoder = TableEncoder(numeric, categorical).fit(self.frame)
+        torch.manual_seed(self.seed)
+        tokenizer = FeatureTokenizer(
+            len(numeric),
+            encoder.cardinalities,
+            self.d_token.value,
+            self.cls_position.value,
+            encoder.feature_names,
+        )
+        return tokenizer, encoder
+
+    def tokens(self) -> tuple[np.ndarray, list[str]]:
+        """The current row's token matrix (l, d) and its l labels."""
+        tokenizer, encoder = self.tokenizer()
+        x_num, x_cat = encoder.transform(self.frame.iloc[[self.row.value]])  # (1, k_num), (1, k_cat)
+        with torch.no_grad():
+            tokens = tokenizer(x_num, x_cat)[0].numpy()  # (l, d)
+        names = [*encoder.feature_names]
+        labels = [*names, "[CLS]"] if tokenizer.cls_position == "end" else ["[CLS]", *names]
+        self.shape.value = (
+            f"x_num {tuple(x_num.shape)}, x_cat {tuple(x_cat.shape)} &rarr; tokens (b, l, d) = "
+            f"(1, {tokenizer.n_tokens}, {tokenizer.d_token}); tokenizer parameters: "
+            f"{count_parameters(tokenizer):,}"
+        )
+        return tokens, labels
+
+    def _figure(self) -> go.Figure:
+        tokens, labels = self.tokens()
+        length, d = tokens.shape
+        return plots.token_heatmap(
+            tokens, labels, title=f"Tokens of row {self.row.value}: T has shape (l, d) = ({length}, {d})"
+        )
+
+    def update(self, change: object = None) -> None:
+        """Callback of every control: re-tokenize and redraw (no feature chosen: keep the plot, say why)."""
+        if not self.features.value:
+            self.shape.value = "<b>Choose at least one feature</b>: a tokenizer needs one."
+            return
+        self.live.replace(self._figure())
+
+
+class ImpulseExplorer(_Panel):
+    """Notebook 02: memory and forgetting of one SSM channel, driven by unit impulses.
+
+    Controls: ``delta`` (Δ, log slider) and ``A`` (the state value, negative). Two traces from
+    :func:`ftmamba_lite.course.impulse_response`: the time-invariant SSM (the same Δ at every step) and the
+    selective one, whose input-dependent Δ is large at the "forget" token ``reset_at``.
+    """
+
+    def __init__(
+        self,
+        delta: float = 0.3,
+        A: float = -0.5,
+        length: int = 40,
+        impulses: Sequence[int] = (0, 24),
+        reset_at: int = 12,
+        mode: str | None = None,
+    ) -> None:
+        self.length, self.impulses, self.reset_at = length, tuple(impulses), reset_at
+        self.delta = _tagged(
+            widgets.FloatLogSlider(
+                value=delta, base=10, min=-2, max=1, step=0.05, description="delta", readout_format=".3f"
+            ),
+            "ftm-delta",
+        )
+        self.A = _tagged(
+            widgets.FloatSlider(value=A, min=-3.0, max=-0.05, step=0.05, description="A"), "ftm-A"
+        )
+        self.readout = widgets.HTML()
+        self.live = LiveFigure(self._figure(), mode)
+        self.figure = self.live.figure
+        self.delta.observe(self.update, names="value")
+        self.A.observe(self.update, names="value")
+        self.view = widgets.VBox([widgets.HBox([self.delta, self.A]), self.readout, self.live.view])
+
+    def responses(self) -> dict[str, np.ndarray]:
+        """The two output sequences y_t for the current Δ and A."""
+        delta, A = self.delta.value, self.A.value
+        fixed = impulse_response(delta, A, self.length, self.impulses)
+        selective = impulse_response(delta, A, self.length, self.impulses, reset_at=self.reset_at)
+        return {
+            "fixed Δ (time-invariant SSM)": fixed,
+            f"selective Δ: forget token at t = {self.reset_at}": selective,
+        }
+
+    def _figure(self) -> go.Figure:
+        delta, A = self.delta.value, self.A.value
+        kept = float(np.exp(delta * A))
+        half_life = np.log(0.5) / (delta * A)
+        self.readout.value = (
+            f"Ā = exp(ΔA) = {kept:.3f}: the state keeps {100 * kept:.1f}% per step "
+            f"(half-life {half_life:.1f} "
+            f"steps); an impulse enters with weight B̄ = Δ = {delta:.3f}."
+        )
+        title = f"Impulses at t = {', '.join(map(str, self.impulses))}; Δ = {delta:.3f}, A = {A:.2f}"
+        return plots.impulse_figure(self.responses(), title=title)
+
+    def update(self, change: object = None) -> None:
+        """Callback of both sliders: recompute both responses and redraw."""
+        self.live.replace(self._figure())
+
+
+def drop_final_relu(model: TwoTowerModel) -> TwoTowerModel:
+    """Remove the ReLU after the last feed-forward layer of both towers (in place; returns the model).
+
+    The paper ends each tower with a ReLU (III), so embeddings are >= 0 and no score can be negative while a
+    third of the Spotify targets are -1; short trainings then tend to collapse to one constant score. Without
+    that ReLU the embeddings are free to point away from each other.
+    """
+    for tower in (model.user_tower, model.item_tower):
+        if isinstance(tower.ffn[-1], nn.ReLU):
+            tower.ffn = tower.ffn[:-1]
+    return model
+
+
+@dataclass
+class TrainingRun:
+    """One training started from a :class:`TrainingPanel`."""
+
+    label: str
+    embedder: str
+    history: History
+    params: int
+    model: TwoTowerModel
+
+
+class _LiveCurves(Callback):
+    """Feeds :func:`ftmamba_lite.train.fit`'s progress into a panel's live figure and progress bar."""
+
+    def __init__(self, panel: TrainingPanel, traces: tuple[int, int], offset: int, steps: int) -> None:
+        self.panel, self.traces, self.offset, self.steps = panel, traces, offset, steps
+        self.every = max(1, steps // 25)
+        self.last_draw = 0.0
+
+    def on_step(self, history: History, step: int, loss: float) -> None:
+        self.panel.progress.value = self.offset + step
+        if step % self.every == 0 or step == self.steps:
+            losses = np.asarray(history.losses)
+            smooth = np.convolve(losses, np.ones(20), "full")[: len(losses)] / np.minimum(
+                np.arange(1, len(losses) + 1), 20
+            )
+            trace = self.panel.figure.data[self.traces[0]]
+            self._draw(trace, history.steps, smooth)
+
+    def on_eval(self, history: History, step: int, metrics: dict[str, float]) -> None:
+        trace = self.panel.figure.data[self.traces[1]]
+        hr = [m[f"HR@{self.panel.hr_k}"] for m in history.eval_metrics]
+        self._draw(trace, history.eval_steps, hr, force=True)
+
+    def _draw(self, trace: go.Scatter, x: Sequence[float], y: Sequence[float], force: bool = False) -> None:
+        live = self.panel.live
+        trace.x, trace.y = list(x), [float(v) for v in y]
+        now = time.perf_counter()
+        if live.mode == "output" and (force or now - self.last_draw > 0.5):  # at most two re-draws a second
+            live.refresh()
+            self.last_draw = now
+
+
+class TrainingPanel(_Panel):
+    """Notebook 04: a control panel that trains two-tower models and draws their curves while they train.
+
+    Controls (descriptions in quotes): ``embedder`` ("Embedder": mamba, transformer or both, trained one after
+    the other with the same settings), ``n_layers`` ("Layers"), ``d_model`` ("d_model"), ``lr`` ("Learning
+    rate"), ``steps`` ("Steps"), ``batch_size`` ("Batch size"), ``seed`` ("Seed"), ``final_relu`` ("Final ReLU
+    (paper)", see :func:`drop_final_relu`), ``train_button`` ("Train"),
+    ``clear_button`` ("Clear"); ``progress`` ("Progress") counts steps. Every run adds a loss curve and an
+    HR@k curve to ``figure``; :meth:`results` tabulates the runs.
+
+    Args:
+        data: the encoded dataset (:func:`ftmamba_lite.train.encode`).
+        n_layers: initial layer count; 0 means the paper's (4 Mamba, 2 Transformer layers).
+        hr_k: the k of the hit-ratio curve.
+        evaluations: evaluations of the test users per run (the HR curve's points).
+        references: horizontal reference lines on the HR panel, ``{label: HR@k}`` (e.g. a popularity baseline
+            and the best possible value).
+        model_kwargs: extra arguments for :func:`ftmamba_lite.train.build_model`.
+        mode: live-plot mode (default :func:`live_plot_mode`).
+        Other arguments: the controls' initial values.
+    """
+
+    def __init__(
+        self,
+        data: EncodedData,
+        embedder: str = "both",
+        n_layers: int = 1,
+        d_model: int = 32,
+        lr: float = 1e-3,
+        steps: int = 300,
+        batch_size: int = 32,
+        seed: int = 0,
+        final_relu: bool = True,
+        hr_k: int = 5,
+        evaluations: int = 10,
+        references: Mapping[str, float] | None = None,
+        model_kwargs: Mapping[str, object] | None = None,
+        mode: str | None = None,
+    ) -> None:
+        self.data, self.hr_k, self.evaluations = data, hr_k, evaluations
+        self.references, self.model_kwargs = dict(references or {}), dict(model_kwargs or {})
+        self.runs: list[TrainingRun] = []
+        style = {"description_width": "initial"}
+        self.embedder = _tagged(
+            widgets.ToggleButtons(
+                options=["mamba", "transformer", "both"], value=embedder, description="Embedder"
+            ),
+            "ftm-embedder",
+        )
+        layer_options = [("paper (Mamba 4, Transformer 2)", 0), *((str(k), k) for k in range(1, 5))]
+        self.n_layers = _tagged(
+            widgets.Dropdown(options=layer_options, value=n_layers, description="Layers"), "ftm-layers"
+        )
+        self.d_model = _tagged(
+            widgets.Dropdown(options=[8, 16, 32, 64, 128], value=d_model, description="d_model"),
+            "ftm-d-model",
+        )
+        self.lr = _tagged(
+            widgets.FloatLogSlider(
+                value=lr, base=10, min=-5, max=-1.5, step=0.25, description="Learning rate", style=style
+            ),
+            "ftm-lr",
+        )
+        self.steps = _tagged(
+            widgets.IntSlider(value=steps, min=10, max=5000, step=10, description="Steps"), "ftm-steps"
+        )
+        self.batch_size = _tagged(
+            widgets.Dropdown(
+                options=[8, 16, 32, 64, 128, 256], value=batch_size, description="Batch size", style=style
+            ),
+            "ftm-batch-size",
+        )
+        self.seed = _tagged(
+            widgets.BoundedIntText(value=seed, min=0, max=10_000, description="Seed"), "ftm-seed"
+        )
+        self.final_relu = _tagged(
+            widgets.Checkbox(value=final_relu, description="Final ReLU (paper)", indent=False),
+            "ftm-final-relu",
+        )
+        self.train_button = _tagged(
+            widgets.Button(description="Train", button_style="primary", icon="play"), "ftm-train"
+        )
+        self.clear_button = _tagged(widgets.Button(description="Clear", icon="trash"), "ftm-clear")
+        self.progress = _tagged(
+            widgets.IntProgress(value=0, min=0, max=1, description="Progress"), "ftm-progress"
+        )
+        self.status = _tagged(widgets.HTML("Press <b>Train</b>."), "ftm-status")
+        self.live = LiveFigure(plots.training_figure(hr_k, references=self.references), mode)
+        self.figure = self.live.figure
+        self.train_button.on_click(lambda _: self.train())
+        self.clear_button.on_click(lambda _: self.clear())
+        self.view = widgets.VBox(
+            [
+                self.embedder,
+                widgets.HBox([self.n_layers, self.d_model, self.batch_size]),
+                widgets.HBox([self.lr, self.steps, self.seed, self.final_relu]),
+                widgets.HBox([self.train_button, self.clear_button, self.progress]),
+                self.status,
+                self.live.view,
+            ]
+        )
+
+    def _kinds(self) -> list[str]:
+        return ["mamba", "transformer"] if self.embedder.value == "both" else [self.embedder.value]
+
+    def train(self) -> list[TrainingRun]:
+        """Callback of the Train button: train with the current settings, drawing as it goes.
+
+        Returns the runs of this press (also appended to ``self.runs``).
+        """
+        kinds, steps = self._kinds(), self.steps.value
+        self.progress.max, self.progress.value = steps * len(kinds), 0
+        self.train_button.disabled = True
+        new_runs = []
+        try:
+            for i, kind in enumerate(kinds):
+                n_layers = self.n_layers.value or None  # 0: the paper's layer count
+                label = (
+                    f"{kind} d={self.d_model.value} L={n_layers or 'paper'} lr={self.lr.value:.0e} "
+                    f"b={self.batch_size.value} seed={self.seed.value}"
+                    f"{'' if self.final_relu.value else ' no final ReLU'}"
+                )
+                self.status.value = f"Training <b>{label}</b> ({i + 1} of {len(kinds)}) ..."
+                model = build_model(
+                    self.data, kind, self.d_model.value, n_layers, seed=self.seed.value, **self.model_kwargs
+                )
+                if not self.final_relu.value:
+                    drop_final_relu(model)
+                with self.live.batch():
+                    traces = plots.add_training_run(self.figure, label)
+                history = fit(
+                    model,
+                    self.data,
+                    steps=steps,
+                    batch_size=self.batch_size.value,
+                    lr=self.lr.value,
+                    seed=self.seed.value,
+                    eval_every=max(1, steps // self.evaluations),
+                    callbacks=[_LiveCurves(self, traces, i * steps, steps)],
+                    progress=False,
+                )
+                new_runs.append(TrainingRun(label, kind, history, count_parameters(model), model))
+            self.runs += new_runs
+            self.status.value = self._summary(new_runs)
+        except Exception as err:  # a callback's error would otherwise vanish into the browser console
+            self.status.value = f"<b>Training failed:</b> {type(err).__name__}: {err}"
+            raise
+        finally:
+            self.train_button.disabled = False
+            self.live.refresh()
+        return new_runs
+
+    def _summary(self, runs: Sequence[TrainingRun]) -> str:
+        parts = [
+            f"<b>{run.label}</b>: HR@{self.hr_k} = {run.history.final_metrics[f'HR@{self.hr_k}']:.3f} after "
+            f"{run.history.steps[-1]} steps in {run.history.seconds:.1f} s ({run.params:,} parameters)"
+            for run in runs
+        ]
+        return "Done. " + "; ".join(parts)
+
+    def clear(self) -> None:
+        """Callback of the Clear button: forget the runs and empty the plot."""
+        self.runs.clear()
+        self.live.replace(plots.training_figure(self.hr_k, references=self.references))
+        self.progress.value = 0
+        self.status.value = "Cleared. Press <b>Train</b>."
+
+    def results(self) -> pd.DataFrame:
+        """One row per run: label, embedder, parameters, seconds, steps, final loss (mean of the last 20)
+        and the final test metrics."""
+        rows = [
+            {
+                "run": run.label,
+                "embedder": run.embedder,
+                "parameters": run.params,
+                "seconds": round(run.history.seconds, 1),
+                "steps": run.history.steps[-1],
+                "final loss": float(np.mean(run.history.losses[-20:])),
+                **run.history.final_metrics,
+            }
+            for run in self.runs
+        ]
+        return pd.DataFrame(rows)
+
+
+class OverUnderExplorer(_Panel):
+    """Notebook 05: the paper's Figure 5 for a chosen model and set of seeds.
+
+    Controls: ``model`` ("Model": one model or ``"all"``) and ``seeds`` ("Seeds", several may be chosen).
+    The bars are :func:`ftmamba_lite.analysis.over_under_summary` of the chosen runs.
+
+    Args:
+        runs: ``{model: {seed: (scores, relevant)}}`` with scores and relevance (n_test, n_items) per run.
+    """
+
+    def __init__(
+        self, runs: Mapping[str, Mapping[int, tuple[ArrayLike, ArrayLike]]], mode: str | None = None
+    ) -> None:
+        if not runs:
+            raise ValueError("runs is empty: give {model: {seed: (scores, relevant)}}")
+        self.runs = runs
+        seeds = sorted({seed for per_seed in runs.values() for seed in per_seed})
+        options = [*runs, "all"] if len(runs) > 1 else list(runs)
+        self.model = _tagged(
+            widgets.Dropdown(options=options, value=options[0], description="Model"), "ftm-model"
+        )
+        self.seeds = _tagged(
+            widgets.SelectMultiple(
+                options=seeds, value=tuple(seeds), rows=min(6, len(seeds)), description="Seeds"
+            ),
+            "ftm-seeds",
+        )
+        self.note = widgets.HTML()
+        self.live = LiveFigure(self._figure(), mode)
+        self.figure = self.live.figure
+        self.model.observe(self.update, names="value")
+        self.seeds.observe(self.update, names="value")
+        self.view = widgets.VBox([widgets.HBox([self.model, self.seeds]), self.note, self.live.view])
+
+    def summaries(self) -> dict[str, pd.DataFrame]:
+        """:func:`over_under_summary` for each chosen model over the chosen seeds it has."""
+        models = [m for m in self.runs if self.model.value in (m, "all")]
+        out = {}
+        for model in models:
+            chosen = {s: self.runs[model][s] for s in self.seeds.value if s in self.runs[model]}
+            if chosen:
+                out[model] = over_under_summary(over_under_over_seeds(chosen))
+        return out
+
+    def _figure(self) -> go.Figure:
+        summaries = self.summaries()
+        self.note.value = "" if summaries else "<b>Choose at least one seed.</b>"
+        seeds = ", ".join(map(str, self.seeds.value))
+        return plots.over_under_figure(summaries, title=f"Recommended minus liked, per song (seeds {seeds})")
+
+    def update(self, change: object = None) -> None:
+        """Callback of both controls: recompute the summary and redraw."""
+        if not self.seeds.value:
+            self.note.value = "<b>Choose at least one seed.</b>"
+            return
+        self.live.replace(self._figure())

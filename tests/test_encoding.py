@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ftmamba_lite.encoding import TableEncoder
+from ftmamba_lite.tokenizer import FeatureTokenizer
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame(
+        {
+            "age": [20.0, 30.0, 40.0, 50.0],
+            "club": ["ACTIVE", "LEFT CLUB", "ACTIVE", None],
+            "fn": [1.0, np.nan, 1.0, 1.0],
+        }
+    )
+
+
+def test_fit_transform_builds_vocabularies_with_missing_as_a_category(frame):
+    enc = TableEncoder(numeric=["age"], categorical=["club", "fn"]).fit(frame)
+    assert enc.cardinalities == [3, 2]  # club: ACTIVE, LEFT CLUB, <missing>; fn: 1.0, <missing>
+    x_num, x_cat = enc.transform(frame)
+    assert x_num.dtype == torch.float32 and x_cat.dtype == torch.int64
+    assert x_num.shape == (4, 1) and x_cat.shape == (4, 2)
+    assert x_cat[0, 0] == x_cat[2, 0] != x_cat[1, 0]
+    assert x_cat[1, 1] != x_cat[0, 1]
+    torch.testing.assert_close(x_num[:, 0], torch.tensor([20.0, 30.0, 40.0, 50.0]))
+
+
+def test_unseen_category_maps_to_reserved_index_and_strict_raises(frame):
+    enc = TableEncoder(numeric=["age"], categorical=["club"]).fit(frame)
+    new = pd.DataFrame({"age": [33.0], "club": ["PRE-CREATE"]})
+    _, x_cat = enc.transform(new)
+    assert x_cat.item() == enc.cardinalities[0]  # K_j: the unknown row
+    with pytest.raises(ValueError, match="unseen category.*PRE-CREATE.*'club'"):
+        enc.transform(new, strict=True)
+
+
+def test_encoded_tables_feed_the_tokenizer(frame):
+    enc = TableEncoder(numeric=["age"], categorical=["club", "fn"], standardize=True).fit(frame)
+    tok = FeatureTokenizer(1, enc.cardinalities, 8, feature_names=enc.feature_names)
+    tokens = tok(*enc.transform(pd.DataFrame({"age": [25.0], "club": ["nope"], "fn": [np.nan]})))
+    assert tokens.shape == (1, 4, 8)
+
+
+def test_standardize_uses_fitted_statistics(frame):
+    enc = TableEncoder(numeric=["age"], standardize=True).fit(frame)
+    x_num, _ = enc.transform(frame)
+    assert abs(x_num.mean().item()) < 1e-6
+    assert abs(x_num.std(unbiased=False).item() - 1) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "make_bad, message",
+    [
+        (lambda f: f.drop(columns=["club"]), r"unknown column\(s\) \['club'\]"),
+        (lambda f: f.assign(age=[1.0, np.nan, 2.0, 3.0]), "NaN in numeric column 'age'"),
+        (lambda f: f.assign(age=["a", "b", "c", "d"]), "numeric column 'age' has non-numeric dtype"),
+    ],
+)
+def test_bad_tables_name_the_column(frame, make_bad, message):
+    enc = TableEncoder(numeric=["age"], categorical=["club"]).fit(frame)
+    with pytest.raises(ValueError, match=message):
+        enc.transform(make_bad(frame))
+
+
+def test_transform_before_fit_raises(frame):
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TableEncoder(numeric=["age"]).transform(frame)

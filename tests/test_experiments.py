@@ -1,0 +1,74 @@
+import math
+
+import pandas as pd
+import pytest
+
+from ftmamba_lite.cli import main
+from ftmamba_lite.experiments import paper_table, run_seed, summarize
+
+
+def test_paper_table_is_the_papers_copy():
+    spotify = paper_table("spotify").set_index("embedder")
+    assert spotify.loc["mamba", "HR@1"] == pytest.approx(0.977)
+    assert spotify.loc["transformer", "P@5"] == pytest.approx(0.803)
+    assert len(paper_table()) == 16
+
+
+def test_summarize_mean_and_student_t_interval():
+    rows = [{"model": "m", "HR@1": v, "params": 10, "seconds": 1.0} for v in (0.9, 1.0, 0.8)]
+    out = summarize(rows, metrics=["HR@1"]).iloc[0]
+    assert out["HR@1"] == pytest.approx(0.9)
+    # t_{0.975, 2} = 4.302653; sample sd = 0.1
+    assert out["HR@1 ±"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-5)
+    single = summarize(rows[:1], metrics=["HR@1"]).iloc[0]
+    assert math.isnan(single["HR@1 ±"])
+
+
+def test_run_seed_is_deterministic_and_complete():
+    kwargs = dict(
+        steps=10,
+        eval_every=5,
+        data_kwargs={"n_train": 500, "n_test": 20},
+        model_kwargs={"d_model": 16, "n_layers": 1},
+    )
+    a = run_seed("spotify", "mamba", 3, **kwargs)
+    b = run_seed("spotify", "mamba", 3, **kwargs)
+    assert a["HR@5"] == b["HR@5"] and (a["scores"] == b["scores"]).all()
+    assert a["source"].startswith("synthetic")
+    assert [c["step"] for c in a["curve"]] == [5, 10]
+    assert a["scores"].shape == (20, 50) and a["relevant"].shape == (20, 50)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        run_seed("netflix")
+    with pytest.raises(ValueError, match="unknown model"):
+        run_seed("spotify", "gru", steps=1, data_kwargs={"n_train": 10})
+
+
+def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
+    code = main(
+        [
+            "reproduce",
+            "spotify",
+            "--embedder",
+            "both",
+            "--seeds",
+            "2",
+            "--steps",
+            "10",
+            "--n-train",
+            "300",
+            "--eval-every",
+            "5",
+            "--jobs",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "paper: mamba" in printed and "ours: transformer (n=2)" in printed and "ceiling" in printed
+    seeds = pd.read_csv(tmp_path / "spotify_both_seeds.csv")
+    assert sorted(seeds["model"].unique()) == ["mamba", "transformer"] and len(seeds) == 4
+    summary = pd.read_csv(tmp_path / "spotify_both_summary.csv")
+    assert set(summary["model"]) == {"mamba", "transformer"}
+    assert (tmp_path / "spotify_both.json").exists() and (tmp_path / "spotify_both_curves.csv").exists()

@@ -1,0 +1,139 @@
+"""Every course figure has a title and titled axes, and shows the data it was given."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from ftmamba_lite import plots
+from ftmamba_lite.course import work_depth
+
+
+def assert_titled(fig: go.Figure) -> None:
+    """The figure and every axis that holds a trace have a non-empty title."""
+    assert fig.layout.title.text, "figure without a title"
+    used = {(getattr(t, "xaxis", None) or "x", getattr(t, "yaxis", None) or "y") for t in fig.data} or {
+        ("x", "y")
+    }
+    for x, y in used:
+        for ref in (x, y):
+            axis = fig.layout[{"x": "xaxis", "y": "yaxis"}[ref[0]] + ref[1:]]  # "x2" -> "xaxis2"
+            assert axis.title.text, f"axis {ref} without a title"
+
+
+@cache
+def figures() -> dict[str, go.Figure]:
+    timing = pd.DataFrame(
+        {"implementation": ["a", "a", "b", "b"], "length": [16, 32, 16, 32], "ms": [1.0, 2.0, 0.5, 0.7]}
+    )
+    costs = pd.DataFrame(
+        {
+            "embedder": ["mamba", "mamba", "transformer", "transformer"],
+            "tokens": [8, 16, 8, 16],
+            "ms": [1.0, 2.0, 1.5, 3.5],
+            "activation_mb": [0.5, 1.0, 2.0, 4.0],
+        }
+    )
+    parts = pd.DataFrame(
+        {
+            "embedder": ["mamba", "mamba", "transformer"],
+            "part": ["in_proj", "norm", "linear1"],
+            "parameters": [10, 2, 30],
+        }
+    )
+    memory = pd.DataFrame(
+        {"features": [1, 2, 1, 2], "categories": [10, 10, 100, 100], "mib": [0.1, 0.2, 1.0, 2.0]}
+    )
+    table = pd.DataFrame(
+        {
+            "label": ["paper: mamba", "paper: mamba", "ours: mamba", "ours: mamba"],
+            "metric": ["HR@1", "HR@5", "HR@1", "HR@5"],
+            "value": [0.9, 0.99, 0.5, 0.8],
+            "error": [np.nan, np.nan, 0.1, 0.05],
+        }
+    )
+    summary = pd.DataFrame(
+        {
+            "like_rank": [1, 2, 3],
+            "mean": [-1.0, 0.5, 0.5],
+            "n_seeds": [2, 2, 2],
+            "ci_low": [-2, 0, 0],
+            "ci_high": [0, 1, 1],
+        }
+    )
+    training = plots.training_figure(references={"popularity": 0.8})
+    plots.add_training_run(training, "mamba")
+    return {
+        "token_heatmap": plots.token_heatmap(np.ones((3, 4)), ["a", "b", "[CLS]"]),
+        "influence": plots.influence_figure(
+            {"m": np.tril(np.ones((3, 3))), "t": np.ones((3, 3))}, ["a", "b", "c"]
+        ),
+        "memory": plots.tokenizer_memory_figure(memory),
+        "discretization": plots.discretization_figure(np.linspace(0, 3, 7), -1.0),
+        "impulse": plots.impulse_figure({"fixed": np.array([1.0, 0.5]), "selective": np.array([1.0, 0.0])}),
+        "work_depth": plots.work_depth_figure(work_depth([2, 4, 8])),
+        "scan_timing": plots.scan_timing_figure(timing),
+        "parameters": plots.parameter_breakdown_figure(parts),
+        "costs": plots.cost_figure(costs),
+        "training": training,
+        "table": plots.table_comparison_figure(table),
+        "over_under": plots.over_under_figure({"mamba": summary}),
+    }
+
+
+@pytest.mark.parametrize("name", list(figures()))
+def test_every_figure_has_titles(name: str) -> None:
+    assert_titled(figures()[name])
+
+
+def test_token_heatmap_shows_the_tokens_first_row_on_top() -> None:
+    tokens = np.arange(12.0).reshape(3, 4)
+    fig = plots.token_heatmap(tokens, ["a", "b", "[CLS]"])
+    np.testing.assert_array_equal(fig.data[0].z, tokens)
+    assert fig.layout.yaxis.autorange == "reversed"
+
+
+def test_influence_figure_leaves_unreachable_cells_blank() -> None:
+    fig = plots.influence_figure({"causal": np.tril(np.full((3, 3), 10.0))}, ["a", "b", "c"])
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert np.isnan(z[0, 1]) and z[2, 0] == pytest.approx(1.0)
+
+
+def test_discretization_figure_values() -> None:
+    deltas = np.array([0.0, 1.0, 2.0])
+    fig = plots.discretization_figure(deltas, -1.0)
+    np.testing.assert_allclose(fig.data[0].y, np.exp(-deltas))
+    np.testing.assert_allclose(fig.data[1].y, 1 - deltas)
+
+
+def test_work_depth_figure_plots_both_algorithms() -> None:
+    fig = plots.work_depth_figure(work_depth([4, 8]))
+    names = {t.name for t in fig.data}
+    assert names == {"recurrence", "associative scan"} and len(fig.data) == 4
+
+
+def test_parameter_breakdown_annotates_totals() -> None:
+    fig = figures()["parameters"]
+    assert {a.text for a in fig.layout.annotations} == {"12", "30"}
+
+
+def test_table_comparison_has_error_bars_only_where_given() -> None:
+    fig = figures()["table"]
+    paper, ours = fig.data
+    assert paper.error_y.array is None and list(ours.error_y.array) == [0.1, 0.05]
+
+
+def test_over_under_figure_bars_and_intervals() -> None:
+    fig = figures()["over_under"]
+    np.testing.assert_allclose(fig.data[0].y, [-1.0, 0.5, 0.5])
+    np.testing.assert_allclose(fig.data[0].error_y.array, [1.0, 0.5, 0.5])
+    assert "2 seeds" in fig.data[0].name
+
+
+def test_cost_and_timing_figures_are_log_log() -> None:
+    for fig in (figures()["costs"], figures()["scan_timing"]):
+        assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"

@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from ftmamba_lite.towers import TwoTowerModel, make_embedder, make_tower
+
+
+def spotify_like_model(kind="mamba", similarity="dot", seed=0):
+    torch.manual_seed(seed)
+    user = make_tower(kind, n_numerical=20, d_model=16, n_layers=1)
+    item = make_tower(kind, n_numerical=0, cardinalities=[50], d_model=16, n_layers=1)
+    return TwoTowerModel(user, item, similarity=similarity)
+
+
+def users(m=6):
+    return (torch.rand(m, 20) < 0.15).float(), None
+
+
+def items(c=50):
+    return None, torch.arange(c).unsqueeze(1)
+
+
+@pytest.mark.parametrize("kind", ["mamba", "transformer"])
+def test_tower_reads_the_cls_token_and_ends_in_relu(kind):
+    model = spotify_like_model(kind)
+    emb = model.embed_users(*users())
+    assert emb.shape == (6, 32)
+    assert (emb >= 0).all()  # the paper's ReLU after the output layer
+
+
+@pytest.mark.parametrize("kind", ["mamba", "transformer"])
+def test_score_all_equals_pairwise_scores(kind):
+    model = spotify_like_model(kind)
+    u_num, _ = users()
+    _, i_cat = items()
+    matrix = model.score_all(u_num, None, None, i_cat)
+    assert matrix.shape == (6, 50)
+    rows = torch.arange(6).repeat_interleave(50)
+    cols = torch.arange(50).repeat(6)
+    pairwise = model(u_num[rows], None, None, i_cat[cols]).detach()
+    torch.testing.assert_close(matrix.flatten(), pairwise, rtol=1e-4, atol=1e-5)
+    small_batches = model.score_all(u_num, None, None, i_cat, batch_size=4)
+    torch.testing.assert_close(small_batches, matrix)
+
+
+def test_cosine_similarity_is_bounded_and_dot_is_not_normalised():
+    cos = spotify_like_model(similarity="cosine")
+    s = cos.score_all(users()[0], None, None, items()[1])
+    assert s.max() <= 1 + 1e-5 and s.min() >= -1 - 1e-5
+    with pytest.raises(ValueError, match="similarity"):
+        TwoTowerModel(cos.user_tower, cos.item_tower, similarity="l2")
+
+
+def test_mamba_tower_uses_the_last_token_only_through_the_sequence():
+    # With [CLS] last, the tower output depends on every feature (the last token has seen them all).
+    model = spotify_like_model("mamba")
+    u = torch.zeros(1, 20)
+    base = model.embed_users(u, None)
+    for j in (0, 19):
+        changed = u.clone()
+        changed[0, j] = 1.0
+        assert not torch.allclose(model.embed_users(changed, None), base)
+
+
+def test_same_seed_same_model_and_training_mode_is_restored():
+    a, b = spotify_like_model(seed=3), spotify_like_model(seed=3)
+    for (na, pa), (nb, pb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert na == nb and torch.equal(pa, pb)
+    a.train()
+    a.score_all(users()[0], None, None, items()[1])
+    assert a.training
+
+
+def test_pair_batch_mismatch_and_unknown_embedder_raise():
+    model = spotify_like_model()
+    with pytest.raises(ValueError, match="same batch size"):
+        model(users(3)[0], None, None, items(4)[1])
+    with pytest.raises(ValueError, match="unknown embedder 'gru'"):
+        make_embedder("gru")
+
+
+def test_make_embedder_defaults_are_the_paper_presets():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(make_embedder("mamba")) == 479_232
+    assert count(make_embedder("transformer")) == 1_186_048
