@@ -299,7 +299,7 @@ def section_scan(args: argparse.Namespace) -> list[dict[str, Any]]:
             spec = {"kind": "scan", "impl": impl, "b": 32, "d": 256, "n": 16, "l": l, "mem_gb": args.mem_gb}
             spec["threads"] = args.threads
             spec.update(min_reps=3 if args.quick else 5, budget_s=3.0 if args.quick else 15.0)
-            results.append(run_config(spec, timeout_s=60 if args.quick else 600))
+            results.append(run_config(spec, timeout_s=60 if args.quick else 300))
             print(f"  a  {impl:>10}  l={l:>5}  {_fmt_ms(results[-1])} ms", flush=True)
     by = {(r["impl"], r["l"]): r for r in results}
     rows = []
@@ -335,7 +335,7 @@ def section_step(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "threads": args.threads,
             }
             spec.update(min_reps=3 if args.quick else 5, budget_s=4.0 if args.quick else 30.0)
-            results.append(run_config(spec, timeout_s=90 if args.quick else 900))
+            results.append(run_config(spec, timeout_s=90 if args.quick else 600))
             r = results[-1]
             rss = f"{r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""
             print(f"  b  {model:>16}  l={l:>6}  {_fmt_ms(r)} ms  {rss}", flush=True)

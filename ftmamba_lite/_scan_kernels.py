@@ -17,15 +17,19 @@ Layouts, all C-contiguous, float32 or float64 (one compiled version per dtype, c
 The scan works channel by channel, c = (batch, d): the recurrence of one channel runs over its n-vector state
 (n = NB = 16, a compile-time constant), so the inner loops run over n with unit stride, are unrolled and
 vectorised, and the state stays in registers (fastmath lets LLVM reassociate the dot products over n).
-Channels are independent and spread over the threads with ``prange``. Nothing of size (b, l, d, n) is ever
-allocated: the forward keeps the running state only; the backward recomputes one channel's states and
-Ā = exp(Δ A) into an (l + 1, n) scratch per work item and walks them in reverse. Element-wise work on
+Channels are independent and spread over the threads with ``prange``. Steps go in chunks of T = 32, channel by
+channel within a chunk, so that the chunk's rows of the (b, l, d) arrays stay in L1 (walking one channel
+through all l steps strides by d floats and misses the cache once l is in the hundreds). Nothing of size
+(b, l, d, n) is ever allocated: the forward keeps the running state and, for the backward, the state entering
+every chunk (1/T of the expanded state); the backward, last chunk first, recomputes one channel's states and
+Ā = exp(Δ A) over the chunk into a (T + 1, n) scratch and walks them in reverse. Element-wise work on
 (b, l, d) (softplus of Δ, the silu gate) runs in separate loops over the contiguous channels, which vectorise.
 
-exp is most of the work (b l d n of them forward and again backward) and numba's ``math.exp`` is a scalar
-libm call that LLVM cannot vectorise; :func:`fast_exp` is a float32 exp written with arithmetic and bit
-operations only (likewise :func:`fast_softplus` and :func:`fast_sigmoid`), so it vectorises (relative error below 3e-7 on [-87.3, 88]; below, results are clamped to
-1e-38, which the recurrence cannot tell from 0; above, to exp(88)).
+There are b l d n exps forward and again backward (2.75 M per layer and direction at the paper size), and
+numba's ``math.exp`` is a scalar libm call that LLVM cannot vectorise (about 4x slower here);
+:func:`fast_exp` is a float32 exp written with arithmetic and bit operations only, which vectorises: relative
+error below 3e-7 on [-87.3, 88] (below, results are clamped to 1e-38, which the recurrence cannot tell from 0;
+above, to exp(88)). :func:`fast_softplus` and :func:`fast_sigmoid` build on it.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from numba.extending import overload
 
 __all__ = [
     "NB",
+    "T",
     "fast_exp",
     "fast_sigmoid",
     "fast_softplus",
@@ -164,6 +169,7 @@ def _fast_sigmoid_overload(x):  # type: ignore[no-untyped-def]
 
 NB = 16  # the kernels' state size n, a compile-time constant so that LLVM unrolls the n-loops and keeps the
 # state in registers (a run-time n costs 25-35 %); the caller zero-pads a smaller n and splits a larger one
+T = 32  # steps per chunk: a chunk's rows of the (b, l, d) arrays stay in L1 while its channels are walked
 
 
 @_jit(parallel=True)
@@ -178,55 +184,74 @@ def scan_fwd(
     D: np.ndarray,
     z: np.ndarray,
     has_z: bool,
+    save: bool,
     out: np.ndarray,
-    dt: np.ndarray,
+    ckpt: np.ndarray,
+    dts: np.ndarray,
     hs: np.ndarray,
+    hr: np.ndarray,
 ) -> None:
     """Selective scan forward (Gu & Dao 2023, Algorithm 2) into ``out`` (b, l, d).
 
     Per channel: Δ_t = softplus(delta_t + delta_bias), h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t u_t B_t,
-    y_t = C_t · h_t + D u_t, out_t = y_t silu(z_t).
+    y_t = C_t · h_t + D u_t, out_t = y_t silu(z_t). The steps run in chunks of T, within a chunk channel by
+    channel; each channel's state is carried from one chunk to the next.
 
     Args:
         u, delta: (b, l, d). delta_bias: (d,), zeros for none. softplus: apply it to delta + delta_bias.
         A: (d, NB). B, C: (b, l, NB). D: (d,), zeros for no skip.
         z: gate (b, l, d), read only when ``has_z``.
+        save: write the checkpoints (for the backward).
         out: (b, l, d), written.
-        dt: (b, l, d) scratch for Δ. hs: (b g, NB) scratch; the b g work items are g channel groups per
-            batch row.
+        ckpt: (b, ceil(l / T) - 1, d, NB): the state entering chunks 1, 2, ... (chunk 0 starts from 0),
+            written when ``save``.
+        dts (b g, T, d), hs (b g, d, NB), hr (b g, NB): scratch of the b g work items (g channel groups per
+            batch row, g = hr.shape[0] / b) for one chunk's Δ, every channel's state between chunks, and the
+            running state.
     """
     bsz, l, d = u.shape
-    groups = hs.shape[0] // bsz
+    groups = hr.shape[0] // bsz
     zero = u.dtype.type(0.0)
     for item in prange(groups * bsz):
         g = item // bsz
         b = item - g * bsz
         c_lo = (g * d) // groups
         c_hi = ((g + 1) * d) // groups
-        for t in range(l):  # Δ, vectorised over channels (branches outside the loops, which then vectorise)
-            if softplus:
-                for c in range(c_lo, c_hi):
-                    dt[b, t, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
-            else:
-                for c in range(c_lo, c_hi):
-                    dt[b, t, c] = delta[b, t, c] + delta_bias[c]
         for c in range(c_lo, c_hi):
             for i in range(NB):
-                hs[item, i] = zero
-            for t in range(l):
-                dtt = dt[b, t, c]
-                ut = u[b, t, c]
-                x = dtt * ut
-                acc = D[c] * ut
+                hs[item, c, i] = zero
+        for k in range((l + T - 1) // T):
+            t0 = k * T
+            t1 = min(t0 + T, l)
+            for t in range(t0, t1):  # Δ, vectorised over channels (branches outside the loops that vectorise)
+                if softplus:
+                    for c in range(c_lo, c_hi):
+                        dts[item, t - t0, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
+                else:
+                    for c in range(c_lo, c_hi):
+                        dts[item, t - t0, c] = delta[b, t, c] + delta_bias[c]
+            for c in range(c_lo, c_hi):
                 for i in range(NB):
-                    hi = fast_exp(dtt * A[c, i]) * hs[item, i] + x * B[b, t, i]
-                    hs[item, i] = hi
-                    acc += hi * C[b, t, i]
-                out[b, t, c] = acc
-        if has_z:
-            for t in range(l):
-                for c in range(c_lo, c_hi):
-                    out[b, t, c] *= z[b, t, c] * fast_sigmoid(z[b, t, c])
+                    hr[item, i] = hs[item, c, i]
+                if save and k > 0:
+                    for i in range(NB):
+                        ckpt[b, k - 1, c, i] = hr[item, i]
+                for t in range(t0, t1):
+                    dtt = dts[item, t - t0, c]
+                    ut = u[b, t, c]
+                    x = dtt * ut
+                    acc = D[c] * ut
+                    for i in range(NB):
+                        hi = fast_exp(dtt * A[c, i]) * hr[item, i] + x * B[b, t, i]
+                        hr[item, i] = hi
+                        acc += hi * C[b, t, i]
+                    out[b, t, c] = acc
+                for i in range(NB):
+                    hs[item, c, i] = hr[item, i]
+            if has_z:
+                for t in range(t0, t1):
+                    for c in range(c_lo, c_hi):
+                        out[b, t, c] *= z[b, t, c] * fast_sigmoid(z[b, t, c])
 
 
 @_jit(parallel=True)
@@ -241,6 +266,7 @@ def scan_bwd(
     D: np.ndarray,
     z: np.ndarray,
     has_z: bool,
+    ckpt: np.ndarray,
     dout: np.ndarray,
     du: np.ndarray,
     ddelta: np.ndarray,
@@ -250,13 +276,15 @@ def scan_bwd(
     dbias_part: np.ndarray,
     dB_part: np.ndarray,
     dC_part: np.ndarray,
-    dt: np.ndarray,
+    dts: np.ndarray,
     Hs: np.ndarray,
     Es: np.ndarray,
     ys: np.ndarray,
-    hs: np.ndarray,
+    dhs: np.ndarray,
+    hr: np.ndarray,
 ) -> None:
-    """Selective scan backward: recompute one channel's states, then run the adjoint recurrence in reverse.
+    """Selective scan backward, last chunk first: recompute the chunk's states from its checkpoint, then run
+    the adjoint recurrence through it in reverse, channel by channel.
 
     With dh the gradient flowing into h_t from later steps (zero after the last step):
 
@@ -268,12 +296,14 @@ def scan_bwd(
 
     Args:
         u, delta, delta_bias, softplus, A, B, C, D, z, has_z: as :func:`scan_fwd`.
+        ckpt: the forward's checkpoints (b, ceil(l / T) - 1, d, NB).
         dout: (b, l, d).
         du, ddelta, dz: (b, l, d), written (dz only when ``has_z``).
         dA_part (b, d, NB), dD_part (b, d), dbias_part (b, d): written, the caller sums them over b.
         dB_part, dC_part (g, b, l, NB): zeros, accumulated; the caller sums them over the g channel groups.
-        dt (b, l, d), Hs (b g, l + 1, NB) zeros, Es (b g, l, NB), ys (b g, l), hs (b g, NB): scratch for Δ
-            and, per work item, h_t (Hs[., t + 1]; Hs[., 0] = h_{-1} = 0), Ā_t, y_t then dy_t, running dh.
+        dts (b g, T, d): scratch for one chunk's Δ; per work item, Hs (b g, T + 1, NB), Es (b g, T, NB) and
+            ys (b g, T) hold one channel's states (Hs[., s + 1] = h_{t0 + s}), Ā and y (then dy) over the
+            chunk, dhs (b g, d, NB) every channel's dh between chunks, hr (b g, NB) the running h or dh.
     """
     bsz, l, d = u.shape
     groups = dB_part.shape[0]
@@ -284,78 +314,91 @@ def scan_bwd(
         b = item - g * bsz
         c_lo = (g * d) // groups
         c_hi = ((g + 1) * d) // groups
-        for t in range(l):  # Δ, and sigmoid(z) (into dz, replaced by the gradient below); over channels
-            if softplus:
-                for c in range(c_lo, c_hi):
-                    dt[b, t, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
-            else:
-                for c in range(c_lo, c_hi):
-                    dt[b, t, c] = delta[b, t, c] + delta_bias[c]
-            if has_z:
-                for c in range(c_lo, c_hi):
-                    dz[b, t, c] = fast_sigmoid(z[b, t, c])
         for c in range(c_lo, c_hi):
-            # 1. recompute the states, Ā and y_t
             for i in range(NB):
-                hs[item, i] = zero
-            for t in range(l):
-                dtt = dt[b, t, c]
-                ut = u[b, t, c]
-                x = dtt * ut
-                acc = D[c] * ut
-                for i in range(NB):
-                    e = fast_exp(dtt * A[c, i])
-                    hi = e * hs[item, i] + x * B[b, t, i]
-                    hs[item, i] = hi
-                    Es[item, t, i] = e
-                    Hs[item, t + 1, i] = hi
-                    acc += hi * C[b, t, i]
-                ys[item, t] = acc
-            # 2. through the gate: dz_t = dout_t y_t silu'(z_t), dy_t = dout_t silu(z_t)
-            if has_z:
-                for t in range(l):
-                    s = dz[b, t, c]
-                    zz = z[b, t, c]
-                    dz[b, t, c] = dout[b, t, c] * ys[item, t] * s * (one + zz * (one - s))
-                    ys[item, t] = dout[b, t, c] * zz * s
-            else:
-                for t in range(l):
-                    ys[item, t] = dout[b, t, c]
-            # 3. adjoint recurrence, last step first (hs now holds dh)
-            for i in range(NB):
-                hs[item, i] = zero
+                dhs[item, c, i] = zero
                 dA_part[b, c, i] = zero
-            dDc = zero
-            for tt in range(l):
-                t = l - 1 - tt
-                dtt = dt[b, t, c]
-                ut = u[b, t, c]
-                x = dtt * ut
-                dyt = ys[item, t]
-                dDc += dyt * ut
-                sb = zero
-                sa = zero
-                for i in range(NB):
-                    dhi = hs[item, i] + dyt * C[b, t, i]
-                    dC_part[g, b, t, i] += dyt * Hs[item, t + 1, i]
-                    dB_part[g, b, t, i] += dhi * x
-                    sb += dhi * B[b, t, i]
-                    q = dhi * Hs[item, t, i] * Es[item, t, i]  # dL/dĀ_t ⊙ Ā_t
-                    sa += q * A[c, i]
-                    dA_part[b, c, i] += q * dtt
-                    hs[item, i] = dhi * Es[item, t, i]
-                du[b, t, c] = dyt * D[c] + dtt * sb
-                ddelta[b, t, c] = ut * sb + sa
-            dD_part[b, c] = dDc
-        # 4. through the softplus, and the bias gradient; vectorised over channels
-        for c in range(c_lo, c_hi):
+            dD_part[b, c] = zero
             dbias_part[b, c] = zero
-        for t in range(l):
-            if softplus:
-                for c in range(c_lo, c_hi):
-                    ddelta[b, t, c] *= fast_sigmoid(delta[b, t, c] + delta_bias[c])
+        n_chunks = (l + T - 1) // T
+        for kk in range(n_chunks):
+            k = n_chunks - 1 - kk
+            t0 = k * T
+            t1 = min(t0 + T, l)
+            for t in range(t0, t1):  # Δ, and sigmoid(z) (into dz, replaced by the gradient below)
+                if softplus:
+                    for c in range(c_lo, c_hi):
+                        dts[item, t - t0, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
+                else:
+                    for c in range(c_lo, c_hi):
+                        dts[item, t - t0, c] = delta[b, t, c] + delta_bias[c]
+                if has_z:
+                    for c in range(c_lo, c_hi):
+                        dz[b, t, c] = fast_sigmoid(z[b, t, c])
             for c in range(c_lo, c_hi):
-                dbias_part[b, c] += ddelta[b, t, c]
+                # 1. recompute the chunk's states, Ā and y_t from its checkpoint
+                for i in range(NB):
+                    hr[item, i] = ckpt[b, k - 1, c, i] if k > 0 else zero
+                    Hs[item, 0, i] = hr[item, i]
+                for t in range(t0, t1):
+                    s = t - t0
+                    dtt = dts[item, s, c]
+                    ut = u[b, t, c]
+                    x = dtt * ut
+                    acc = D[c] * ut
+                    for i in range(NB):
+                        e = fast_exp(dtt * A[c, i])
+                        hi = e * hr[item, i] + x * B[b, t, i]
+                        hr[item, i] = hi
+                        Es[item, s, i] = e
+                        Hs[item, s + 1, i] = hi
+                        acc += hi * C[b, t, i]
+                    ys[item, s] = acc
+                # 2. through the gate: dz_t = dout_t y_t silu'(z_t), dy_t = dout_t silu(z_t)
+                if has_z:
+                    for t in range(t0, t1):
+                        sg = dz[b, t, c]
+                        zz = z[b, t, c]
+                        dz[b, t, c] = dout[b, t, c] * ys[item, t - t0] * sg * (one + zz * (one - sg))
+                        ys[item, t - t0] = dout[b, t, c] * zz * sg
+                else:
+                    for t in range(t0, t1):
+                        ys[item, t - t0] = dout[b, t, c]
+                # 3. adjoint recurrence through the chunk, last step first (hr now holds dh)
+                for i in range(NB):
+                    hr[item, i] = dhs[item, c, i]
+                dDc = zero
+                for tt in range(t1 - t0):
+                    s = t1 - t0 - 1 - tt
+                    t = t0 + s
+                    dtt = dts[item, s, c]
+                    ut = u[b, t, c]
+                    x = dtt * ut
+                    dyt = ys[item, s]
+                    dDc += dyt * ut
+                    sb = zero
+                    sa = zero
+                    for i in range(NB):
+                        dhi = hr[item, i] + dyt * C[b, t, i]
+                        dC_part[g, b, t, i] += dyt * Hs[item, s + 1, i]
+                        dB_part[g, b, t, i] += dhi * x
+                        sb += dhi * B[b, t, i]
+                        q = dhi * Hs[item, s, i] * Es[item, s, i]  # dL/dĀ_t ⊙ Ā_t
+                        sa += q * A[c, i]
+                        dA_part[b, c, i] += q * dtt
+                        hr[item, i] = dhi * Es[item, s, i]
+                    du[b, t, c] = dyt * D[c] + dtt * sb
+                    ddelta[b, t, c] = ut * sb + sa
+                dD_part[b, c] += dDc
+                for i in range(NB):
+                    dhs[item, c, i] = hr[item, i]
+            # 4. through the softplus, and the bias gradient; vectorised over channels
+            for t in range(t0, t1):
+                if softplus:
+                    for c in range(c_lo, c_hi):
+                        ddelta[b, t, c] *= fast_sigmoid(delta[b, t, c] + delta_bias[c])
+                for c in range(c_lo, c_hi):
+                    dbias_part[b, c] += ddelta[b, t, c]
 
 
 @_jit(parallel=True)

@@ -245,8 +245,9 @@ def make_baseline(
 
     Args:
         kind: ``"linear"``: one affine map per tower, hidden = (o,) (default (32,)), no activation;
-            ``"mlp"``: :class:`MLPTower` with hidden default (64, 32) and ReLU after the last layer (default,
-            as the paper's feed-forward network).
+            ``"mlp"``: :class:`MLPTower` with hidden default (64, 32); ``final_activation`` adds a ReLU after
+            the last layer (the paper's feed-forward network has one; off by default, like the towers: see
+            :class:`ftmamba_lite.towers.Tower`).
         user, item: ``{"n_numerical": k_num, "cardinalities": [K_j, ...], ...}`` (``EncodedData.user_spec``).
         similarity: ``"dot"`` (paper) or ``"cosine"``.
 
@@ -262,7 +263,7 @@ def make_baseline(
             )
     elif kind == "mlp":
         hidden = list(hidden) if hidden is not None else [64, 32]
-        final_activation = True if final_activation is None else final_activation
+        final_activation = bool(final_activation)
     else:
         raise ValueError(f"make_baseline builds the trained baselines {TRAINED}, got {kind!r}")
     towers = [

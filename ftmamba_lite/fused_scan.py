@@ -5,11 +5,12 @@ materialise the expanded states; recomputation in the backward pass). mamba-ssm'
 in SRAM; on a CPU the same idea keeps it in registers and L1:
 
 * forward: one pass over l per channel (batch, d), with only the running (n,) state;
-* backward: recompute the channel's states, then run the adjoint recurrence in reverse
-  (dh_{t-1} = Ā_t dh_t + C_{t-1} dy_{t-1}), accumulating every gradient on the way.
+* backward: recompute the channel's states (chunk by chunk, from checkpoints the forward kept), then run the
+  adjoint recurrence in reverse (dh_{t-1} = Ā_t dh_t + C_{t-1} dy_{t-1}), accumulating every gradient on the
+  way.
 
-Work is O(b l d n); memory O(b l d) plus O(b l n) scratch, where the parallel scan of :mod:`ftmamba_lite.ssm`
-keeps O(b l d n log l) alive for autograd.
+Work is O(b l d n); memory O(b l d) plus checkpoints of the state every 32 steps, (b, l / 32, d, n), where the
+parallel scan of :mod:`ftmamba_lite.ssm` keeps O(b l d n log l) alive for autograd.
 
 Dimension letters (NOTATION.md):
     b  batch            l  length (tokens)
@@ -112,7 +113,9 @@ class _NumbaScan(torch.autograd.Function):
     The kernels work on tokens-major (b, l, d) arrays, the layout of the model's projections, so the
     transposed views of the Mamba layer cost no copy; they apply bias and softplus to delta themselves. Their
     state size is fixed at NB = 16 (n < 16 is zero-padded: padded states have A = B = C = 0 and stay 0;
-    :func:`_numba_scan` splits n > 16 into blocks).
+    :func:`_numba_scan` splits n > 16 into blocks). When a gradient is needed (``save``), the forward keeps
+    the state entering every chunk of T = 32 steps but the first, (b, ceil(l / T) - 1, d, n): 1/32 of the
+    expanded state, from which the backward recomputes one chunk at a time.
     """
 
     @staticmethod
@@ -127,6 +130,7 @@ class _NumbaScan(torch.autograd.Function):
         z: Tensor | None,
         delta_bias: Tensor | None,
         delta_softplus: bool,
+        save: bool,
     ) -> Tensor:
         kernels = _scan_kernels_module()
         b, d, _ = u.shape
@@ -138,36 +142,43 @@ class _NumbaScan(torch.autograd.Function):
         C_ = F.pad(C.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
         D_ = D.contiguous() if D is not None else u.new_zeros(d)
         z_ = _tokens_major(z) if z is not None else u.new_empty(1, 1, 1)  # placeholder, unread
-        out, dt = torch.empty_like(u_), torch.empty_like(u_)
-        hs = u.new_empty(b * _groups(b, d, kernels.get_num_threads()), nb)
+        items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-u_.shape[1] // kernels.T)
+        ckpt = u.new_empty(b, chunks - 1, d, nb) if save and chunks > 1 else u.new_empty(1, 1, 1, nb)
+        out = torch.empty_like(u_)
+        dts, hs, hr = u.new_empty(items, kernels.T, d), u.new_empty(items, d, nb), u.new_empty(items, nb)
         kernels.scan_fwd(
             u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, A_.numpy(), B_.numpy(), C_.numpy(),
-            D_.numpy(), z_.numpy(), z is not None, out.numpy(), dt.numpy(), hs.numpy(),
+            D_.numpy(), z_.numpy(), z is not None, save, out.numpy(), ckpt.numpy(), dts.numpy(), hs.numpy(),
+            hr.numpy(),
         )  # fmt: skip
-        ctx.save_for_backward(u_, delta_, bias_, A_, B_, C_, D_, z_)
+        ctx.save_for_backward(u_, delta_, bias_, A_, B_, C_, D_, z_, ckpt)
         ctx.flags = (n, delta_softplus, D is not None, z is not None, delta_bias is not None)
         return out.transpose(1, 2)  # (b, l, d) -> (b, d, l)
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor) -> tuple[Tensor | None, ...]:
         kernels = _scan_kernels_module()
-        u_, delta_, bias_, A_, B_, C_, D_, z_ = ctx.saved_tensors
+        u_, delta_, bias_, A_, B_, C_, D_, z_, ckpt = ctx.saved_tensors
         n, delta_softplus, has_D, has_z, has_bias = ctx.flags
         b, l, d = u_.shape
-        nb = kernels.NB
+        nb, steps = kernels.NB, kernels.T
         groups = _groups(b, d, kernels.get_num_threads())
-        du, ddelta, dt = torch.empty_like(u_), torch.empty_like(u_), torch.empty_like(u_)
+        items = groups * b
+        du, ddelta = torch.empty_like(u_), torch.empty_like(u_)
         dz = torch.empty_like(u_) if has_z else u_.new_empty(1, 1, 1)
         dA_part, dD_part, dbias_part = u_.new_empty(b, d, nb), u_.new_empty(b, d), u_.new_empty(b, d)
         dB_part, dC_part = u_.new_zeros(groups, b, l, nb), u_.new_zeros(groups, b, l, nb)
-        Hs, Es = u_.new_zeros(groups * b, l + 1, nb), u_.new_empty(groups * b, l, nb)
-        ys, hs = u_.new_empty(groups * b, l), u_.new_empty(groups * b, nb)
+        dts, Hs, Es = (
+            u_.new_empty(items, steps, d),
+            u_.new_empty(items, steps + 1, nb),
+            u_.new_empty(items, steps, nb),
+        )
+        ys, dhs, hr = u_.new_empty(items, steps), u_.new_empty(items, d, nb), u_.new_empty(items, nb)
         kernels.scan_bwd(
             u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, A_.numpy(), B_.numpy(), C_.numpy(),
-            D_.numpy(), z_.numpy(), has_z, _tokens_major(dout).numpy(), du.numpy(), ddelta.numpy(),
-            dz.numpy(), dA_part.numpy(), dD_part.numpy(), dbias_part.numpy(), dB_part.numpy(),
-            dC_part.numpy(),
-            dt.numpy(), Hs.numpy(), Es.numpy(), ys.numpy(), hs.numpy(),
+            D_.numpy(), z_.numpy(), has_z, ckpt.numpy(), _tokens_major(dout).numpy(), du.numpy(),
+            ddelta.numpy(), dz.numpy(), dA_part.numpy(), dD_part.numpy(), dbias_part.numpy(), dB_part.numpy(),
+            dC_part.numpy(), dts.numpy(), Hs.numpy(), Es.numpy(), ys.numpy(), dhs.numpy(), hr.numpy(),
         )  # fmt: skip
         return (
             du.transpose(1, 2),  # (b, l, d) -> (b, d, l)
@@ -178,6 +189,7 @@ class _NumbaScan(torch.autograd.Function):
             dD_part.sum(0) if has_D else None,
             dz.transpose(1, 2) if has_z else None,  # (b, l, d) -> (b, d, l)
             dbias_part.sum(0) if has_bias else None,
+            None,
             None,
         )
 
@@ -204,11 +216,13 @@ def _numba_scan(
     outputs add up (the skip D u and the gate silu(z) are applied once, after the sum)."""
     nb = _scan_kernels_module().NB
     n = A.shape[1]
+    tensors = (u, delta, A, B, C, D, z, delta_bias)
+    save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)  # checkpoints
     if n <= nb:
-        return _NumbaScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+        return _NumbaScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus, save)
     blocks = [
         _NumbaScan.apply(u, delta, A[:, s : s + nb], B[:, s : s + nb], C[:, s : s + nb], None, None,
-                         delta_bias, delta_softplus)
+                         delta_bias, delta_softplus, save)
         for s in range(0, n, nb)
     ]  # fmt: skip
     y = torch.stack(blocks).sum(0)  # (n / NB, b, d, l) -> (b, d, l)

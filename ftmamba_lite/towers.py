@@ -37,8 +37,12 @@ class Tower(nn.Module):
     Args:
         tokenizer: a :class:`FeatureTokenizer`; its ``cls_position`` says which token is read out.
         embedder: a module (b, l, d) -> (b, l, d), e.g. :class:`MambaEmbedder`.
-        hidden: widths of the feed-forward network (paper: (64, 32)), each followed by ReLU.
-        final_activation: apply ReLU after the last layer too (the paper does; it makes embeddings >= 0).
+        hidden: widths of the feed-forward network (paper: (64, 32)), each but the last followed by ReLU.
+        final_activation: apply ReLU after the last layer too. The paper does ("both utilizing ReLU
+            activation"), but it makes every embedding >= 0 and so every dot-product score >= 0: on Spotify,
+            where 29% of the targets are -1, the mean-squared error then pulls all output units to zero for
+            every input (dying ReLUs) and the scores collapse to a constant within a few hundred steps. Off by
+            default; ``True`` reproduces the paper's network literally.
     """
 
     def __init__(
@@ -46,7 +50,7 @@ class Tower(nn.Module):
         tokenizer: FeatureTokenizer,
         embedder: nn.Module,
         hidden: Sequence[int] = (64, 32),
-        final_activation: bool = True,
+        final_activation: bool = False,
     ) -> None:
         super().__init__()
         if not hidden:
@@ -163,13 +167,18 @@ def make_tower(
     n_layers: int | None = None,
     feature_names: Sequence[str] | None = None,
     hidden: Sequence[int] = (64, 32),
+    final_activation: bool = False,
     **embedder_kwargs: object,
 ) -> Tower:
-    """A tower at the paper's configuration: [CLS] appended at the end, d -> 64 -> 32 feed-forward."""
+    """A tower at the paper's configuration: [CLS] appended at the end, d -> 64 -> 32 feed-forward.
+
+    ``final_activation`` as in :class:`Tower` (the paper's ReLU after the output layer; off by default).
+    """
     tokenizer = FeatureTokenizer(
         n_numerical, cardinalities, d_model, cls_position="end", feature_names=feature_names
     )
-    return Tower(tokenizer, make_embedder(kind, d_model, n_layers, **embedder_kwargs), hidden=hidden)
+    embedder = make_embedder(kind, d_model, n_layers, **embedder_kwargs)
+    return Tower(tokenizer, embedder, hidden=hidden, final_activation=final_activation)
 
 
 def make_two_tower(
@@ -180,6 +189,7 @@ def make_two_tower(
     n_layers: int | None = None,
     similarity: str = "dot",
     hidden: Sequence[int] = (64, 32),
+    final_activation: bool = False,
     **embedder_kwargs: object,
 ) -> TwoTowerModel:
     """A two-tower model at the paper's configuration, both towers with the same hyperparameters (paper III).
@@ -193,7 +203,15 @@ def make_two_tower(
     rebuilds the same architecture (what checkpoints use).
     """
     towers = [
-        make_tower(embedder, d_model=d_model, n_layers=n_layers, hidden=hidden, **spec, **embedder_kwargs)
+        make_tower(
+            embedder,
+            d_model=d_model,
+            n_layers=n_layers,
+            hidden=hidden,
+            final_activation=final_activation,
+            **spec,
+            **embedder_kwargs,
+        )
         for spec in (user, item)
     ]
     model = TwoTowerModel(*towers, similarity=similarity)
@@ -205,6 +223,7 @@ def make_two_tower(
         "n_layers": n_layers,
         "similarity": similarity,
         "hidden": list(hidden),
+        "final_activation": final_activation,
         **embedder_kwargs,
     }
     return model

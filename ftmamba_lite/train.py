@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -79,9 +80,9 @@ def encode(data: RecDataset, standardize: bool = False) -> EncodedData:
             "feature_names": encoder.feature_names,
         }
     for split_name, split in (("train", data.train), ("valid", data.valid)):
-        tensors[f"{split_name}_user"] = torch.as_tensor(split["user"].to_numpy(), dtype=torch.long)
-        tensors[f"{split_name}_item"] = torch.as_tensor(split["item"].to_numpy(), dtype=torch.long)
-        tensors[f"{split_name}_target"] = torch.as_tensor(split["target"].to_numpy(), dtype=torch.float32)
+        for column, dtype in (("user", np.int64), ("item", np.int64), ("target", np.float32)):
+            values = split[column].to_numpy(dtype=dtype, copy=True)  # a writable copy for torch
+            tensors[f"{split_name}_{column}"] = torch.from_numpy(values)
     return EncodedData(
         **tensors,
         test_users=torch.as_tensor(data.test_users, dtype=torch.long),

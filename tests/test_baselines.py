@@ -186,8 +186,10 @@ def test_parameter_counts_and_shapes_on_spotify(spotify_small):
     for model in (linear, mlp):
         assert model.embed_users(enc.user_num[users], enc.user_cat[users]).shape == (len(users), 32)
         assert score_test_users(model, enc).shape == (len(users), card)
-    assert (score_test_users(mlp, enc) >= 0).all()  # ReLU after the last layer: embeddings >= 0
     assert (score_test_users(linear, enc) < 0).any()
+    assert (score_test_users(mlp, enc) < 0).any()  # no ReLU after the last layer by default
+    paper_ffn = build_baseline("mlp", enc, final_activation=True)
+    assert (score_test_users(paper_ffn, enc) >= 0).all()  # the paper's final ReLU: embeddings >= 0
 
 
 def test_config_rebuilds_the_architecture_and_seeds_fix_the_weights(tmp_path):

@@ -174,6 +174,17 @@ def test_long_sequence_stays_finite(backend: str) -> None:
         assert torch.isfinite(grad).all(), name
 
 
+@pytest.mark.parametrize("l", [21, 100])
+def test_inference_forward_matches_reference(backend: str, l: int) -> None:
+    """Without autograd the forward keeps no checkpoints; the numbers are the same."""
+    inputs = make_inputs(2, 8, l, 16, seed=10)
+    with torch.no_grad():
+        assert_close_scaled(
+            selective_scan_fused(**inputs, delta_softplus=True),
+            selective_scan_ref(**inputs, delta_softplus=True),
+        )
+
+
 def test_matches_reference_on_strided_views(backend: str) -> None:
     """The Mamba layer passes transposed views of (b, l, .) tensors; the result must not depend on strides."""
     b, d, l, n = 2, 6, 13, 16

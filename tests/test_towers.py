@@ -20,11 +20,15 @@ def items(c=50):
 
 
 @pytest.mark.parametrize("kind", ["mamba", "transformer"])
-def test_tower_reads_the_cls_token_and_ends_in_relu(kind):
+def test_tower_output_sign_follows_final_activation(kind):
     model = spotify_like_model(kind)
-    emb = model.embed_users(*users())
-    assert emb.shape == (6, 32)
-    assert (emb >= 0).all()  # the paper's ReLU after the output layer
+    emb = model.embed_users(*users(50))
+    assert emb.shape == (50, 32)
+    assert (emb < 0).any()  # default: no ReLU after the output layer, scores can be negative
+    torch.manual_seed(0)
+    paper = make_tower(kind, n_numerical=20, d_model=16, n_layers=1, final_activation=True)
+    assert isinstance(paper.ffn[-1], torch.nn.ReLU)
+    assert (paper(*users(50)) >= 0).all()  # the paper's ReLU after the output layer
 
 
 @pytest.mark.parametrize("kind", ["mamba", "transformer"])

@@ -23,9 +23,8 @@ def small():
 
 
 def tiny(enc, kind="mamba", seed=0):
-    return build_model(
-        enc, kind, d_model=16, n_layers=1, seed=seed, d_state=4, **({"d_conv": 4} if kind == "mamba" else {})
-    )
+    extra = {"d_state": 4, "d_conv": 4} if kind == "mamba" else {"dim_feedforward": 64}
+    return build_model(enc, kind, d_model=16, n_layers=1, seed=seed, **extra)
 
 
 def random_p5(relevant: np.ndarray) -> float:
@@ -33,14 +32,16 @@ def random_p5(relevant: np.ndarray) -> float:
     return float(relevant.mean())
 
 
-@pytest.mark.parametrize("kind", ["mamba", "transformer"])
-def test_short_run_learns_loss_falls_and_beats_random(small, kind):
+# Tokenized towers sit on a plateau (scores ~ the mean target) before the user signal takes off; the Mamba
+# towers need about a thousand steps to leave it at this tiny size.
+@pytest.mark.parametrize("kind, steps", [("mamba", 1500), ("transformer", 1500)])
+def test_short_run_learns_loss_falls_and_beats_random(small, kind, steps):
     data, enc = small
     model = tiny(enc, kind)
-    history = fit(model, enc, steps=400, batch_size=64, lr=3e-3, eval_every=200, progress=False)
+    history = fit(model, enc, steps=steps, batch_size=64, lr=3e-3, eval_every=steps // 2, progress=False)
     first, last = np.mean(history.losses[:40]), np.mean(history.losses[-40:])
     assert last < 0.8 * first
-    assert history.eval_steps == [200, 400]
+    assert history.eval_steps == [steps // 2, steps]
     assert history.final_metrics["P@5"] > random_p5(data.test_relevant) + 0.2
     assert not math.isnan(history.valid_losses[-1])
 
