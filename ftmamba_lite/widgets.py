@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,6 @@ import plotly.graph_objects as go
 import torch
 from IPython import get_ipython
 from IPython.display import clear_output, display
-from torch import nn
 
 from . import plots
 from .analysis import over_under_over_seeds, over_under_summary
@@ -46,7 +44,6 @@ __all__ = [
     "TokenizerExplorer",
     "TrainingPanel",
     "TrainingRun",
-    "drop_final_relu",
     "live_plot_mode",
 ]
 
@@ -314,19 +311,6 @@ class ImpulseExplorer(_Panel):
         self.live.replace(self._figure())
 
 
-def drop_final_relu(model: TwoTowerModel) -> TwoTowerModel:
-    """Remove the ReLU after the last feed-forward layer of both towers (in place; returns the model).
-
-    The paper ends each tower with a ReLU (III), so embeddings are >= 0 and no score can be negative while a
-    third of the Spotify targets are -1; short trainings then tend to collapse to one constant score. Without
-    that ReLU the embeddings are free to point away from each other.
-    """
-    for tower in (model.user_tower, model.item_tower):
-        if isinstance(tower.ffn[-1], nn.ReLU):
-            tower.ffn = tower.ffn[:-1]
-    return model
-
-
 @dataclass
 class TrainingRun:
     """One training started from a :class:`TrainingPanel`."""
@@ -343,12 +327,13 @@ class _LiveCurves(Callback):
 
     def __init__(self, panel: TrainingPanel, traces: tuple[int, int], offset: int, steps: int) -> None:
         self.panel, self.traces, self.offset, self.steps = panel, traces, offset, steps
-        self.every = max(1, steps // 25)
-        self.last_draw = 0.0
+        self.every = max(1, steps // 25)  # about 25 updates of the loss curve and the progress bar per run
 
     def on_step(self, history: History, step: int, loss: float) -> None:
-        self.panel.progress.value = self.offset + step
+        # Every update is a message to the browser: a few dozen per run keep the kernel's output channel
+        # (whose queue drops messages when full) and a slow browser well clear of overload.
         if step % self.every == 0 or step == self.steps:
+            self.panel.progress.value = self.offset + step
             losses = np.asarray(history.losses)
             smooth = np.convolve(losses, np.ones(20), "full")[: len(losses)] / np.minimum(
                 np.arange(1, len(losses) + 1), 20
@@ -359,15 +344,11 @@ class _LiveCurves(Callback):
     def on_eval(self, history: History, step: int, metrics: dict[str, float]) -> None:
         trace = self.panel.figure.data[self.traces[1]]
         hr = [m[f"HR@{self.panel.hr_k}"] for m in history.eval_metrics]
-        self._draw(trace, history.eval_steps, hr, force=True)
+        self._draw(trace, history.eval_steps, hr)
 
-    def _draw(self, trace: go.Scatter, x: Sequence[float], y: Sequence[float], force: bool = False) -> None:
-        live = self.panel.live
+    def _draw(self, trace: go.Scatter, x: Sequence[float], y: Sequence[float]) -> None:
         trace.x, trace.y = list(x), [float(v) for v in y]
-        now = time.perf_counter()
-        if live.mode == "output" and (force or now - self.last_draw > 0.5):  # at most two re-draws a second
-            live.refresh()
-            self.last_draw = now
+        self.panel.live.refresh()  # re-draws in output mode; a FigureWidget has already sent the change
 
 
 class TrainingPanel(_Panel):
@@ -376,7 +357,7 @@ class TrainingPanel(_Panel):
     Controls (descriptions in quotes): ``embedder`` ("Embedder": mamba, transformer or both, trained one after
     the other with the same settings), ``n_layers`` ("Layers"), ``d_model`` ("d_model"), ``lr`` ("Learning
     rate"), ``steps`` ("Steps"), ``batch_size`` ("Batch size"), ``seed`` ("Seed"), ``final_relu`` ("Final ReLU
-    (paper)", see :func:`drop_final_relu`), ``train_button`` ("Train"),
+    (paper)", the towers' ``final_activation``), ``train_button`` ("Train"),
     ``clear_button`` ("Clear"); ``progress`` ("Progress") counts steps. Every run adds a loss curve and an
     HR@k curve to ``figure``; :meth:`results` tabulates the runs.
 
@@ -402,7 +383,7 @@ class TrainingPanel(_Panel):
         steps: int = 300,
         batch_size: int = 32,
         seed: int = 0,
-        final_relu: bool = True,
+        final_relu: bool = False,
         hr_k: int = 5,
         evaluations: int = 10,
         references: Mapping[str, float] | None = None,
@@ -490,14 +471,18 @@ class TrainingPanel(_Panel):
                 label = (
                     f"{kind} d={self.d_model.value} L={n_layers or 'paper'} lr={self.lr.value:.0e} "
                     f"b={self.batch_size.value} seed={self.seed.value}"
-                    f"{'' if self.final_relu.value else ' no final ReLU'}"
+                    f"{' final ReLU' if self.final_relu.value else ''}"
                 )
                 self.status.value = f"Training <b>{label}</b> ({i + 1} of {len(kinds)}) ..."
                 model = build_model(
-                    self.data, kind, self.d_model.value, n_layers, seed=self.seed.value, **self.model_kwargs
+                    self.data,
+                    kind,
+                    self.d_model.value,
+                    n_layers,
+                    seed=self.seed.value,
+                    final_activation=self.final_relu.value,
+                    **self.model_kwargs,
                 )
-                if not self.final_relu.value:
-                    drop_final_relu(model)
                 with self.live.batch():
                     traces = plots.add_training_run(self.figure, label)
                 history = fit(

@@ -149,7 +149,7 @@ def test_training_panel_train_button_draws_both_embedders(small_data) -> None:  
     )
     panel.train_button.click()
     assert len(panel.runs) == 2 and [run.embedder for run in panel.runs] == ["mamba", "transformer"]
-    assert isinstance(panel.runs[0].model.user_tower.ffn[-1], torch.nn.ReLU)  # the paper's towers by default
+    assert isinstance(panel.runs[0].model.user_tower.ffn[-1], torch.nn.Linear)  # the library's default towers
     assert len(panel.figure.data) == 4  # loss and HR trace per run
     for run, (loss, hr) in zip(panel.runs, (panel.figure.data[:2], panel.figure.data[2:]), strict=True):
         assert list(loss.x) == run.history.steps
@@ -167,13 +167,13 @@ def test_training_panel_settings_and_clear(small_data) -> None:  # noqa: ANN001
     panel = widgets.TrainingPanel(small_data, embedder="mamba", d_model=8, steps=10, evaluations=1)
     panel.n_layers.value = 2
     panel.seed.value = 3
-    panel.final_relu.value = False
+    panel.final_relu.value = True
     panel.train()
     assert "L=2" in panel.runs[0].label and "seed=3" in panel.runs[0].label
-    assert "no final ReLU" in panel.runs[0].label
+    assert "final ReLU" in panel.runs[0].label
     model = panel.runs[0].model
     assert len(model.user_tower.embedder.layers) == 2
-    assert isinstance(model.user_tower.ffn[-1], torch.nn.Linear)  # the paper's last ReLU removed
+    assert isinstance(model.user_tower.ffn[-1], torch.nn.ReLU)  # the paper's ReLU after the last layer
     assert len(panel.runs[0].history.steps) == 10
     panel.clear_button.click()
     assert panel.runs == [] and len(panel.figure.data) == 0 and panel.progress.value == 0
