@@ -1,4 +1,7 @@
-"""The command line: ``ftmamba-lite reproduce spotify --embedder both --seeds 3``.
+"""The command line: ``ftmamba-lite reproduce spotify|hm|vaccine --embedder both --seeds 3``.
+
+``ftmamba-lite reproduce movielens --model both --data recbole`` runs the sequential models of notebook 08
+(Mamba4Rec, SASRec, popularity) on MovieLens with leave-one-out and full ranking.
 
 Runs the seeds of an experiment in parallel processes (one per core by default), prints the paper's table
 row(s) as mean ± 95% CI beside the paper's own numbers, and writes per-seed and summary CSV and JSON files.
@@ -17,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .analysis import over_under
 from .experiments import EXPERIMENTS, METRIC_COLUMNS, default_jobs, paper_table, run_seed, summarize
 
 __all__ = ["main", "format_table"]
@@ -50,7 +54,80 @@ def format_table(summary: pd.DataFrame, paper: pd.DataFrame, metrics: Sequence[s
     return "\n".join(lines)
 
 
+def _reproduce_movielens(args: argparse.Namespace) -> int:
+    from .train_sequential import MODEL_CHOICES, SEQUENCE_METRICS, run_movielens_seed, summarize_movielens
+
+    models = {"both": ["mamba4rec", "sasrec"], "all": list(MODEL_CHOICES)}.get(args.model, [args.model])
+    source = None if args.data in (None, "synthetic") else args.data
+    seeds = list(range(args.seed0, args.seed0 + args.seeds))
+    jobs = max(1, min(args.jobs or default_jobs(), len(models) * len(seeds)))
+    common = dict(source=source, epochs=args.epochs, max_len=args.max_len)
+    common.update({k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None})
+    print(f"reproduce movielens: models {models}, seeds {seeds}, {jobs} process(es), {args.epochs} epoch(s)")
+    runs = [(m, s) for m in models for s in seeds]
+    if jobs == 1:  # in this process: no start-up cost of worker processes
+        rows = [run_movielens_seed(m, s, **common) for m, s in tqdm(runs, desc="runs")]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            threads = max(1, default_jobs() // jobs)
+            futures = [pool.submit(run_movielens_seed, m, s, threads=threads, **common) for m, s in runs]
+            rows = [f.result() for f in tqdm(as_completed(futures), total=len(futures), desc="runs")]
+    rows.sort(key=lambda r: (models.index(r["model"]), r["seed"]))
+    print(f"data: {rows[0]['source']}")
+    summary = summarize_movielens(rows)
+    print(f"{'model':<24}" + "".join(f"{m:>17}" for m in SEQUENCE_METRICS) + f"{'params':>10}{'s/epoch':>9}")
+    for _, row in summary.iterrows():
+        cells = "".join(
+            f"{row[m]:>9.4f} ±{row[f'{m} ±']:>6.4f}" if pd.notna(row[f"{m} ±"]) else f"{row[m]:>17.4f}"
+            for m in SEQUENCE_METRICS
+        )
+        label = f"{row['model']} (n={row['seeds']})"
+        print(f"{label:<24}{cells}{row['params']:>10,}{row['s/epoch']:>9.1f}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"movielens_{args.model}"
+    pd.DataFrame(rows).to_csv(out / f"{stem}_seeds.csv", index=False)
+    summary.to_csv(out / f"{stem}_summary.csv", index=False)
+    print(f"wrote {out / stem}_seeds.csv and _summary.csv")
+    return 0
+
+
+def _options(args: argparse.Namespace) -> dict[str, object]:
+    """The experiment's row-selecting loader options (e.g. clusters, messages): given value or default."""
+    exp = EXPERIMENTS[args.dataset]
+    given = {name: getattr(args, name) for name in ("clusters", "messages") if getattr(args, name, None)}
+    unknown = sorted(set(given) - set(exp.options))
+    if unknown:
+        raise SystemExit(f"reproduce {args.dataset}: option(s) {unknown} apply only to vaccine messaging")
+    return {**exp.options, **given}
+
+
+def _stem(args: argparse.Namespace) -> str:
+    return "_".join([args.dataset, args.embedder, *(f"{k}{v}" for k, v in _options(args).items())])
+
+
+def _reproduce_grid(args: argparse.Namespace) -> int:
+    """Every row of the experiment's table (Table II for the vaccine messaging), then one summary of all."""
+    grid = EXPERIMENTS[args.dataset].grid
+    if not grid:
+        raise SystemExit(f"reproduce {args.dataset}: --grid needs an experiment with a grid (vaccine)")
+    frames = []
+    for row in grid:
+        one = argparse.Namespace(**{**vars(args), **row, "grid": False})
+        _reproduce(one)
+        frames.append(pd.read_csv(Path(args.out) / f"{_stem(one)}_summary.csv").assign(**row))
+    path = Path(args.out) / f"{args.dataset}_{args.embedder}_grid_summary.csv"
+    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
+    print(f"wrote {path}")
+    return 0
+
+
 def _reproduce(args: argparse.Namespace) -> int:
+    if args.dataset == "movielens":
+        return _reproduce_movielens(args)
+    if getattr(args, "grid", False):
+        return _reproduce_grid(args)
+    options = _options(args)
     models = _models(args.embedder)
     source = None if args.data in (None, "synthetic") else args.data
     seeds = list(range(args.seed0, args.seed0 + args.seeds))
@@ -63,7 +140,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         lr=args.lr,
         eval_every=args.eval_every,
         threads=threads,
-        data_kwargs={"n_train": args.n_train} if args.n_train else None,
+        data_kwargs={**options, **({"n_train": args.n_train} if args.n_train else {})} or None,
     )
     print(
         f"reproduce {args.dataset}: models {models}, seeds {seeds}, {jobs} process(es) x {threads} thread(s)"
@@ -76,7 +153,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     rows.sort(key=lambda r: (models.index(r["model"]), r["seed"]))
     print(f"data: {rows[0]['source']}")
     summary = summarize(rows)
-    print(format_table(summary, paper_table(args.dataset)))
+    print(format_table(summary, paper_table(args.dataset, **options)))
     ceiling = rows[0]["ceiling"]
     print(
         f"ceiling (perfect ranking, seed {rows[0]['seed']}): "
@@ -85,11 +162,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     flat = [{k: v for k, v in r.items() if k not in ("curve", "ceiling", "scores", "relevant")} for r in rows]
-    stem = f"{args.dataset}_{args.embedder}"
+    stem = _stem(args)
     pd.DataFrame(flat).to_csv(out / f"{stem}_seeds.csv", index=False)
     summary.to_csv(out / f"{stem}_summary.csv", index=False)
     curves = [{"model": r["model"], "seed": r["seed"], **c} for r in rows for c in r["curve"]]
     pd.DataFrame(curves).to_csv(out / f"{stem}_curves.csv", index=False)
+    over = [over_under(r["scores"], r["relevant"]).assign(model=r["model"], seed=r["seed"]) for r in rows]
+    pd.concat(over, ignore_index=True).to_csv(out / f"{stem}_over_under.csv", index=False)
     with open(out / f"{stem}.json", "w") as f:
         json.dump(
             {"args": vars(args), "seeds": flat, "summary": summary.to_dict("records")},
@@ -97,7 +176,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             indent=2,
             default=str,
         )
-    print(f"wrote {out / stem}_seeds.csv, _summary.csv, _curves.csv and .json")
+    print(f"wrote {out / stem}_seeds.csv, _summary.csv, _curves.csv, _over_under.csv and .json")
     return 0
 
 
@@ -105,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftmamba-lite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="reproduce a table row of the paper")
-    rep.add_argument("dataset", choices=sorted(EXPERIMENTS))
+    rep.add_argument("dataset", choices=[*sorted(EXPERIMENTS), "movielens"])
     rep.add_argument("--embedder", choices=EMBEDDER_CHOICES, default="both")
     rep.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
     rep.add_argument("--seed0", type=int, default=0, help="first seed (default 0)")
@@ -114,9 +193,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--lr", type=float, default=None, help="learning rate (paper: 1e-4 for Spotify)")
     rep.add_argument("--eval-every", type=int, default=500, help="evaluate every N steps (Figure 4)")
     rep.add_argument("--n-train", type=int, default=None, help="training triples (paper: 160000)")
-    rep.add_argument("--data", default="synthetic", help="PATH, URL, or 'synthetic' (default)")
+    rep.add_argument(
+        "--data",
+        default="synthetic",
+        help="PATH, URL, or 'synthetic' (default); movielens also: 'recbole' (ML-100K), 'ml-100k', 'ml-1m'",
+    )
+    rep.add_argument(
+        "--model",
+        choices=("mamba4rec", "sasrec", "both", "popularity", "all"),
+        default="both",
+        help="movielens: sequence model(s) (default both = mamba4rec and sasrec)",
+    )
+    rep.add_argument("--epochs", type=int, default=12, help="movielens: training epochs (default 12)")
+    rep.add_argument("--max-len", type=int, default=200, help="movielens: longest history read (default 200)")
     rep.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per core)")
     rep.add_argument("--out", default="results", help="output directory (default ./results)")
+    rep.add_argument("--clusters", type=int, default=None, help="vaccine: k-means clusters (default 25)")
+    rep.add_argument("--messages", type=int, default=None, help="vaccine: messages drawn (default 25)")
+    rep.add_argument("--grid", action="store_true", help="vaccine: every (clusters, messages) of Table II")
     rep.set_defaults(func=_reproduce)
     return parser
 

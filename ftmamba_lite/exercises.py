@@ -27,16 +27,23 @@ __all__ = [
     "check_combine",
     "check_dot_score",
     "check_dt_rank",
+    "check_hm_negative_share",
     "check_impulse_output",
     "check_mamba_layer_parameters",
+    "check_map_example",
+    "check_match_rate",
     "check_metrics_example",
+    "check_ndcg_at_rank",
     "check_over_under_total",
     "check_precision_ceiling",
+    "check_relevant_per_user",
     "check_scan_rounds",
     "check_smallest_score",
     "check_spotify_token_count",
+    "check_ssm_state_size",
     "check_steps_per_epoch",
     "check_tokenizer_parameters",
+    "check_training_examples",
     "check_zoh_multiplier",
 ]
 
@@ -303,4 +310,107 @@ def check_over_under_total(answer: object) -> bool:
         0.0,
         "0: each user receives exactly as many recommendations as songs they like, so the totals agree.",
         "how many recommendations does each user get, compared with how many songs they like?",
+    )
+
+
+# Notebook 08: Mamba for sequences ---------------------------------------------------------------------------
+
+
+def check_training_examples(answer: object) -> bool:
+    """A user rated 10 movies. How many (prefix -> next item) training examples give them leave-one-out?"""
+    from .datasets.movielens import training_windows
+
+    train = np.arange(1, 11)[:-2]  # leave-one-out keeps the first 8 of the 10 items for training
+    expected = int((training_windows([train], max_len=200)[1] > 0).sum())
+    return _check_number(
+        answer,
+        expected,
+        f"{expected}: the last two items are held out (validation, test); the 8 training items give the "
+        "prefixes of length 1..7, each predicting the item after it.",
+        "hold out the last item (test) and the one before (validation); a prefix needs a next item to "
+        "predict.",
+    )
+
+
+def check_ndcg_at_rank(answer: object) -> bool:
+    """NDCG@10 of one user whose held-out item the model ranks 3rd?"""
+    scores = np.arange(12.0, 0.0, -1.0)[None]  # (1, 12): item 0 ranked first, item 2 third
+    relevant = np.arange(12)[None] == 2
+    value = evaluate(scores, relevant, ks=(), ndcg_ks=(10,))["NDCG@10"]
+    return _check_number(
+        answer,
+        value,
+        f"1 / log2(3 + 1) = {value:g}: one relevant item, so the ideal DCG is 1.",
+        "DCG counts a hit at rank r as 1 / log2(r + 1); with one relevant item the ideal DCG is 1.",
+    )
+
+
+def check_ssm_state_size(answer: object) -> bool:
+    """How many numbers does the SSM state h of Mamba4Rec's one layer hold per user (paper defaults)?"""
+    from .sequential import Mamba4Rec
+
+    layer = Mamba4Rec(n_items=10).blocks[0].mamba
+    expected = layer.d_inner * layer.d_state
+    return _check_number(
+        answer,
+        expected,
+        f"d_in x n = {layer.d_inner} x {layer.d_state} = {expected:,}, whatever the length of the history; "
+        "attention instead keeps keys and values of all l items (2 l d per layer).",
+        "h is (d_in, n) per user, with d_in = e d; read e, d and n from the paper's defaults.",
+    )
+
+
+# Notebook 06: H&M fashion -----------------------------------------------------------------------------------
+
+
+def check_hm_negative_share(answer: object) -> bool:
+    """The share of positive (target 1) triples in the H&M training data, by construction?"""
+    return _check_number(
+        answer,
+        0.5,
+        "0.5: every transaction drawn gives one positive and one negative triple.",
+        "how many negatives does the loader draw per transaction?",
+        rel_tol=1e-2,
+    )
+
+
+def check_map_example(answer: object) -> bool:
+    """AP@12 of one user with 2 relevant items, ranked 1st and 3rd of 12 (the competition's MAP@12 for one
+    user)?"""
+    scores = np.linspace(1.0, 0.0, 12)[None, :]  # item i ranked (i + 1)-th
+    relevant = np.zeros((1, 12), dtype=bool)
+    relevant[0, [0, 2]] = True
+    expected = evaluate(scores, relevant, ks=(1,), map_ks=(12,))["MAP@12"]
+    return _check_number(
+        answer,
+        expected,
+        f"(P@1 + P@3) / min(2, 12) = (1 + 2/3) / 2 = {expected:.4g}.",
+        "average the precision at the positions holding a relevant item, divide by min(relevant items, 12).",
+    )
+
+
+# Notebook 07: vaccine messaging -----------------------------------------------------------------------------
+
+
+def check_relevant_per_user(answer: object) -> bool:
+    """With 25 clusters and 100 messages, how many relevant messages does a test user have on average?"""
+    return _check_number(
+        answer,
+        100 / 25,
+        "4: the 100 messages fall into 25 clusters, about 100 / 25 = 4 per cluster, and a user's relevant "
+        "messages are those of the matching cluster.",
+        "relevant messages are the ones in the cluster that matches the user's cluster.",
+        rel_tol=1e-2,
+    )
+
+
+def check_match_rate(answer: object) -> bool:
+    """With 50 clusters and uniformly drawn pairs, what share of training pairs has matching clusters?"""
+    return _check_number(
+        answer,
+        1 / 50,
+        "about 1/50 = 0.02 (exactly so when clusters are equal in size): matches get rarer as k grows, which "
+        "is one reason why Table II's metrics fall with k.",
+        "a pair matches when the message lies in the one cluster (of k) that matches the user's.",
+        rel_tol=0.05,
     )

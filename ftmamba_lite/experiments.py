@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 import pandas as pd
@@ -18,6 +18,9 @@ import torch
 
 from .analysis import t_quantile
 from .datasets import RecDataset, load_spotify
+from .datasets.hm import load_hm
+from .datasets.vaccine import VACCINE_GRID, load_vaccine
+from .fused_scan import set_num_threads
 from .metrics import metric_ceiling
 from .train import build_model, count_parameters, encode, fit, score_test_users
 
@@ -27,6 +30,7 @@ __all__ = [
     "Experiment",
     "paper_table",
     "run_seed",
+    "stored_results",
     "summarize",
 ]
 
@@ -44,21 +48,67 @@ class Experiment:
     batch_size: int = 32
     map_ks: tuple[int, ...] = ()
     standardize: bool = False
+    options: dict[str, object] = field(default_factory=dict)
+    grid: tuple[dict[str, object], ...] = ()
 
 
 EXPERIMENTS: dict[str, Experiment] = {
     "spotify": Experiment("spotify", load_spotify, lr=1e-4),
+    "hm": Experiment("hm", load_hm, lr=1e-4, map_ks=(12,), standardize=True),
+    "vaccine": Experiment(
+        "vaccine",
+        load_vaccine,
+        lr=1e-5,
+        standardize=True,
+        options={"clusters": 25, "messages": 25},
+        grid=tuple({"clusters": c, "messages": m} for c, m in VACCINE_GRID),
+    ),
 }
+"""The paper's three experiments. ``options`` are the loader's settings that select a table row (with their
+defaults; the CLI exposes them, e.g. ``--clusters``), ``grid`` the rows of the paper's table (Table II for
+the vaccine messaging). H&M and vaccine standardise the numeric feature ``age`` (mean 0, sd 1)."""
 
 
-def paper_table(dataset: str | None = None) -> pd.DataFrame:
+def paper_table(dataset: str | None = None, **row: object) -> pd.DataFrame:
     """The paper's Tables I and II as a DataFrame (the package's own copy of the figures).
 
     Columns: table, dataset, clusters, messages, embedder, and the metrics of :data:`METRIC_COLUMNS`.
+    ``row`` filters on further columns, e.g. ``paper_table("vaccine", clusters=25, messages=50)``.
     """
     with resources.files("ftmamba_lite").joinpath("data/paper_tables.csv").open() as f:
         table = pd.read_csv(f)
-    return table if dataset is None else table[table["dataset"] == dataset].reset_index(drop=True)
+    if dataset is not None:
+        table = table[table["dataset"] == dataset]
+    for column, value in row.items():
+        if column not in table.columns:
+            raise ValueError(f"the paper's tables have no column {column!r}")
+        table = table[table[column] == value]
+    return table.reset_index(drop=True)
+
+
+STORED_TABLES = ("seeds", "curves", "over_under")
+
+
+def stored_results(dataset: str = "spotify", table: str = "seeds") -> pd.DataFrame:
+    """Our own paper-scale run, kept with the package so notebooks can show it without hours of training.
+
+    Written by ``ftmamba-lite reproduce <dataset> --embedder all --seeds 3 --data <real data>`` (the exact
+    command, machine and date are in ``data/results/README.md``), copied from its ``--out`` directory.
+
+    Args:
+        dataset: the experiment (``"spotify"``).
+        table: ``"seeds"``, one row per (model, seed) with the final metrics, parameters and seconds (pass it
+            to :func:`summarize` for Table I), ``"curves"``, the test metrics every 500 steps (Figure 4),
+            or ``"over_under"``, :func:`ftmamba_lite.analysis.over_under` of every run's final ranking
+            (Figure 5).
+    """
+    if table not in STORED_TABLES:
+        raise ValueError(f"unknown table {table!r}; choose one of {STORED_TABLES}")
+    path = resources.files("ftmamba_lite").joinpath(f"data/results/{dataset}_{table}.csv")
+    if not path.is_file():
+        raise ValueError(f"no stored results for dataset {dataset!r} (looked for {path.name})")
+    with path.open() as f:
+        return pd.read_csv(f)
 
 
 def _model_builder(model: str) -> Callable[..., torch.nn.Module]:
@@ -90,17 +140,18 @@ def run_seed(
     """Run one seed of one experiment and return a flat result row.
 
     Args:
-        dataset: a key of :data:`EXPERIMENTS` (``"spotify"``).
+        dataset: a key of :data:`EXPERIMENTS` (``"spotify"``, ``"hm"``, ``"vaccine"``).
         model: ``"mamba"``, ``"transformer"`` or a baseline of :mod:`ftmamba_lite.baselines`.
         seed: seeds the data sample, the initialisation and the batch order.
         source: the data source the loader takes (a directory, a URL, or None for the synthetic default).
         steps, batch_size, lr: override the paper's settings for this dataset.
         eval_every: evaluation interval for the hit-ratio-through-training curves (paper Figure 4).
         data_kwargs, model_kwargs: extra arguments for the loader and the model builder.
-        threads: torch intra-op threads for this run (None leaves the setting alone).
+        threads: PyTorch and numba threads for this run (None leaves the settings alone).
 
     Returns:
-        ``{"dataset", "model", "seed", "source", metrics..., "params", "seconds", "curve"}`` where
+        ``{"dataset", "model", "seed", "source", options..., metrics..., "params", "seconds", "curve"}``
+        (options: the experiment's :attr:`Experiment.options`, e.g. clusters and messages) where
         ``curve`` is the evaluation history as a list of dicts, and ``scores``/``relevant`` (numpy) of the
         final test ranking for the over/under-recommendation analysis.
     """
@@ -108,7 +159,7 @@ def run_seed(
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {tuple(EXPERIMENTS)}")
     exp = EXPERIMENTS[dataset]
     if threads is not None:
-        torch.set_num_threads(threads)
+        set_num_threads(threads)
     data = exp.load(source, seed=seed, **(data_kwargs or {}))
     enc = encode(data, standardize=exp.standardize)
     net = _model_builder(model)(enc, seed, **(model_kwargs or {}))
@@ -129,6 +180,7 @@ def run_seed(
         "model": model,
         "seed": seed,
         "source": data.source,
+        **{name: (data_kwargs or {}).get(name, value) for name, value in exp.options.items()},
         **history.final_metrics,
         "params": count_parameters(net),
         "seconds": history.seconds,

@@ -41,7 +41,7 @@ from torch import Tensor
 
 from .ssm import check_scan_inputs
 
-__all__ = ["selective_scan_fused", "scan_backend", "numba_kernels", "DISABLE_NUMBA_ENV"]
+__all__ = ["selective_scan_fused", "scan_backend", "numba_kernels", "set_num_threads", "DISABLE_NUMBA_ENV"]
 
 DISABLE_NUMBA_ENV = "FTMAMBA_LITE_DISABLE_NUMBA"
 CHUNK = 64  # steps per chunk of the PyTorch path
@@ -71,6 +71,22 @@ def numba_kernels() -> ModuleType | None:
 def scan_backend(device: torch.device | str = "cpu") -> str:
     """The implementation :func:`selective_scan_fused` runs for tensors on ``device``: "numba" or "torch"."""
     return "numba" if torch.device(device).type == "cpu" and numba_kernels() is not None else "torch"
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads in PyTorch's operators and in the numba kernels (capped at numba's pool size).
+
+    Set both when several training processes share the cores: each library otherwise starts one spinning
+    thread per core, and processes that oversubscribe the cores slow each other down many times over.
+    """
+    if n < 1:
+        raise ValueError(f"the number of threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    kernels = numba_kernels()
+    if kernels is not None:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def _step_size(delta: Tensor, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:

@@ -15,12 +15,16 @@ relevant items of u:
 * MRR@k = 1 / (rank of the first relevant item in top_k(u)), ranks counted from 1, or 0 when there is none;
 * HR@k = 1 if top_k(u) holds at least one relevant item, else 0;
 * MAP@k (the H&M Kaggle competition's MAP@12) = AP@k averaged over users, with
-  AP@k = (sum over positions j <= k holding a relevant item of P@j) / min(n_rel(u), k).
+  AP@k = (sum over positions j <= k holding a relevant item of P@j) / min(n_rel(u), k);
+* NDCG@k = DCG@k / IDCG@k with binary gains: DCG@k = sum over positions j <= k holding a relevant item of
+  1 / log2(j + 1), and IDCG@k the DCG@k of a perfect ranking, sum over j <= min(n_rel(u), k) of
+  1 / log2(j + 1). With one relevant item (next-item prediction) NDCG@k = 1 / log2(rank + 1) when
+  rank <= k, else 0.
 
-A user with **no** relevant item scores 0 on every metric (R@k and AP@k would be 0/0; they are defined as 0)
-and still counts in the mean. So means over users are bounded by the share of users with a relevant item:
-HR@1 <= that share whatever the model; :func:`metric_ceiling` gives the exact bound for every metric.
-P@1 = MRR@1 = HR@1 always (the paper reports HR@1 only).
+A user with **no** relevant item scores 0 on every metric (R@k, AP@k and NDCG@k would be 0/0; they are
+defined as 0) and still counts in the mean. So means over users are bounded by the share of users with a
+relevant item: HR@1 <= that share whatever the model; :func:`metric_ceiling` gives the exact bound for
+every metric. P@1 = MRR@1 = HR@1 always (the paper reports HR@1 only).
 """
 
 from __future__ import annotations
@@ -108,19 +112,25 @@ def top_k(scores: ArrayLike, k: int) -> np.ndarray:
 
 
 def per_user_metrics(
-    scores: ArrayLike, relevant: ArrayLike, ks: Iterable[int] = (1, 5, 10), map_ks: Iterable[int] = ()
+    scores: ArrayLike,
+    relevant: ArrayLike,
+    ks: Iterable[int] = (1, 5, 10),
+    map_ks: Iterable[int] = (),
+    ndcg_ks: Iterable[int] = (),
 ) -> pd.DataFrame:
     """One row per user (index = row of ``scores``) with the columns ``P@k``, ``R@k``, ``MRR@k``, ``HR@k``
-    for k in ``ks`` (grouped by metric, in that order), then ``MAP@k`` for k in ``map_ks``.
+    for k in ``ks`` (grouped by metric, in that order), then ``MAP@k`` for k in ``map_ks``, then ``NDCG@k``
+    for k in ``ndcg_ks``.
 
     Definitions and the rule for users without relevant items: see the module docstring.
     """
     array, rel = check_scores_relevance(scores, relevant)
     n_users, n_items = array.shape
     ks, map_ks = _check_ks(ks, n_items), _check_ks(map_ks, n_items)
-    if not ks and not map_ks:
-        raise ValueError("give at least one truncation k in ks or map_ks")
-    k_max = max(ks + map_ks)
+    ndcg_ks = _check_ks(ndcg_ks, n_items)
+    if not ks and not map_ks and not ndcg_ks:
+        raise ValueError("give at least one truncation k in ks, map_ks or ndcg_ks")
+    k_max = max(ks + map_ks + ndcg_ks)
     hits = np.take_along_axis(rel, _top_k(array, k_max), axis=1)  # (n_users, k_max): position j relevant?
     cum_hits = hits.cumsum(axis=1)  # hits@j for j = 1..k_max
     n_rel = rel.sum(axis=1)
@@ -139,18 +149,28 @@ def per_user_metrics(
     for k in map_ks:
         ap_sum = precision_at_hits[:, :k].sum(axis=1)
         columns[f"MAP@{k}"] = np.divide(ap_sum, np.minimum(n_rel, k), out=np.zeros(n_users), where=has_rel)
+    discounts = 1.0 / np.log2(np.arange(2, k_max + 2))  # position j = 1..k_max -> 1 / log2(j + 1)
+    ideal_dcg = np.concatenate([[0.0], np.cumsum(discounts)])  # ideal_dcg[m]: m relevant items on top
+    for k in ndcg_ks:
+        dcg = (hits[:, :k] * discounts[:k]).sum(axis=1)
+        ideal = ideal_dcg[np.minimum(n_rel, k)]
+        columns[f"NDCG@{k}"] = np.divide(dcg, ideal, out=np.zeros(n_users), where=has_rel)
     return pd.DataFrame(columns, index=pd.RangeIndex(n_users, name="user"))
 
 
 def evaluate(
-    scores: ArrayLike, relevant: ArrayLike, ks: Iterable[int] = (1, 5, 10), map_ks: Iterable[int] = ()
+    scores: ArrayLike,
+    relevant: ArrayLike,
+    ks: Iterable[int] = (1, 5, 10),
+    map_ks: Iterable[int] = (),
+    ndcg_ks: Iterable[int] = (),
 ) -> dict[str, float]:
     """Means over users of :func:`per_user_metrics`: ``{"P@1": ..., ..., "HR@10": ..., "MAP@12": ...}``.
 
     Example: ``evaluate(scores, ds.test_relevant)`` for the paper's Table I columns; ``map_ks=(12,)`` adds
-    the H&M competition's MAP@12.
+    the H&M competition's MAP@12; ``ndcg_ks=(10,)`` adds NDCG@10 (the Mamba4Rec paper's metric).
     """
-    table = per_user_metrics(scores, relevant, ks=ks, map_ks=map_ks)
+    table = per_user_metrics(scores, relevant, ks=ks, map_ks=map_ks, ndcg_ks=ndcg_ks)
     return {name: float(value) for name, value in table.mean(axis=0).items()}
 
 

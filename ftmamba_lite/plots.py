@@ -19,8 +19,10 @@ __all__ = [
     "add_training_run",
     "cost_figure",
     "discretization_figure",
+    "hit_ratio_heatmap_figure",
     "impulse_figure",
     "influence_figure",
+    "metric_curves_figure",
     "over_under_figure",
     "parameter_breakdown_figure",
     "scan_timing_figure",
@@ -35,6 +37,10 @@ COLORS = {"mamba": "#1f77b4", "transformer": "#ff7f0e"}
 """One colour per embedder, the same in every figure."""
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
 def _color(label: str, i: int) -> str:
@@ -355,10 +361,13 @@ def table_comparison_figure(
 
 
 def over_under_figure(
-    summaries: Mapping[str, pd.DataFrame], title: str = "Over- and under-recommendation per song (Figure 5)"
+    summaries: Mapping[str, pd.DataFrame],
+    title: str = "Over- and under-recommendation per song (Figure 5)",
+    item_label: str = "song",
 ) -> go.Figure:
     """Mean difference (recommended - liked) per like rank with its confidence interval, one bar series per
-    model. Each summary is :func:`ftmamba_lite.analysis.over_under_summary` output."""
+    model. Each summary is :func:`ftmamba_lite.analysis.over_under_summary` output; ``item_label`` names the
+    items on the x axis ("song", "message", ...)."""
     fig = go.Figure()
     for i, (label, summary) in enumerate(summaries.items()):
         half = (summary["ci_high"] - summary["mean"]).fillna(0)
@@ -375,8 +384,112 @@ def over_under_figure(
     fig.update_layout(
         barmode="group",
         title=title,
-        xaxis_title="song, ranked by number of likes (1 = most liked)",
+        xaxis_title=f"{item_label}, ranked by number of likes (1 = most liked)",
         yaxis_title="recommended - liked (users)",
         **_LAYOUT,
     )
+    return fig
+
+
+def metric_curves_figure(
+    curves: pd.DataFrame,
+    metric: str = "HR@1",
+    references: Mapping[str, float] | None = None,
+    title: str = "Test metric through training (Figure 4)",
+) -> go.Figure:
+    """One line per model: the mean of ``metric`` over seeds against the training step, with a band from the
+    lowest to the highest seed. ``curves`` has columns ``model``, ``seed``, ``step`` and ``metric`` (what
+    ``ftmamba-lite reproduce`` writes as ``*_curves.csv``); ``references`` draws labelled horizontal lines."""
+    for column in ("model", "seed", "step", metric):
+        if column not in curves:
+            raise ValueError(f"curves has no column {column!r}; it has {list(curves.columns)}")
+    fig = go.Figure()
+    for i, (model, group) in enumerate(curves.groupby("model", sort=False)):
+        stats = group.groupby("step")[metric].agg(["mean", "min", "max", "count"]).reset_index()
+        color = _color(str(model), i)
+        band_x = [*stats["step"], *stats["step"][::-1]]
+        band_y = [*stats["max"], *stats["min"][::-1]]
+        fig.add_trace(
+            go.Scatter(
+                x=band_x,
+                y=band_y,
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line_width=0,
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=str(model),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=stats["step"],
+                y=stats["mean"],
+                mode="lines+markers",
+                line_color=color,
+                name=f"{model} ({_seeds(int(stats['count'].max()))})",
+                legendgroup=str(model),
+            )
+        )
+    for label, value in (references or {}).items():
+        fig.add_hline(
+            y=value,
+            line_dash="dot",
+            line_color="gray",
+            annotation_text=f"{label}: {value:.2f}",
+            annotation_position="bottom right",
+        )
+    fig.update_layout(
+        title=title,
+        xaxis_title="training step (batches of 32 triples)",
+        yaxis_title=f"{metric} on the test users (mean over seeds; band: min to max)",
+        yaxis_range=[0, 1.05],
+        **_LAYOUT,
+    )
+    return fig
+
+
+def hit_ratio_heatmap_figure(
+    results: pd.DataFrame,
+    metric: str = "HR@10",
+    title: str = "Vaccine messaging: HR@10 over clusters x messages (Figure 6)",
+) -> go.Figure:
+    """One heatmap per model: ``metric`` (mean over the rows given, e.g. seeds) for each (clusters, messages)
+    cell, written in the cell; combinations without results stay blank.
+
+    ``results`` has columns ``model``, ``clusters``, ``messages`` and ``metric`` (e.g. the rows of
+    :func:`ftmamba_lite.experiments.run_seed` for the vaccine grid, or ``paper_table("vaccine")`` renamed
+    ``embedder`` -> ``model``).
+    """
+    for column in ("model", "clusters", "messages", metric):
+        if column not in results:
+            raise ValueError(f"results has no column {column!r}; it has {list(results.columns)}")
+    models = list(dict.fromkeys(results["model"]))
+    clusters = sorted(results["clusters"].unique())
+    messages = sorted(results["messages"].unique())
+    fig = make_subplots(rows=1, cols=len(models), subplot_titles=models, horizontal_spacing=0.12)
+    for col, model in enumerate(models, start=1):
+        means = results[results["model"] == model].groupby(["clusters", "messages"])[metric].mean()
+        z = [[means.get((c, m), np.nan) for m in messages] for c in clusters]
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=[f"{m:g}" for m in messages],
+                y=[f"{c:g}" for c in clusters],
+                zmin=0,
+                zmax=1,
+                colorscale="Viridis",
+                text=[["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z],
+                texttemplate="%{text}",
+                showscale=col == len(models),
+                colorbar={"title": {"text": metric}},
+                name=str(model),
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title_text="messages (items)", type="category", row=1, col=col)
+        fig.update_yaxes(title_text="k-means clusters k", type="category", row=1, col=col)
+    fig.update_layout(title=title, height=380, **_LAYOUT)
     return fig

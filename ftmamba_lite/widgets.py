@@ -6,10 +6,12 @@ plot is ``panel.figure`` and whose callbacks are ordinary methods, so tests driv
 its ``panel.view`` box. The key controls carry a stable ``description`` and a CSS class ``ftm-...`` for
 browser tests.
 
-Live plots (:class:`LiveFigure`) use plotly's ``FigureWidget`` where it works (plotly >= 6 needs the
-``anywidget`` package for it) and otherwise, and always in Colab, where custom widgets have been unreliable,
-re-draw a regular plotly figure inside an ``ipywidgets.Output``: the cell never stays empty. The environment
-variable ``FTMAMBA_LITE_LIVE_PLOTS=widget|output`` forces one of the two.
+Live plots (:class:`LiveFigure`) re-draw a regular plotly figure inside an ``ipywidgets.Output`` by default:
+it works everywhere (JupyterLab, Binder, Colab, where custom widgets have been unreliable) and the cell never
+stays empty. ``FTMAMBA_LITE_LIVE_PLOTS=widget`` switches to plotly's ``FigureWidget`` (plotly >= 6 needs the
+``anywidget`` package for it), which updates traces in place with smaller messages; it is not the default
+because our browser tests (JupyterLab 4, plotly 7, anywidget 0.11) saw it render as bare, empty axes in about
+one page load out of six, a race between the widget's first drawing and its data.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from IPython import get_ipython
 from IPython.display import clear_output, display
 
 from . import plots
-from .analysis import over_under_over_seeds, over_under_summary
+from .analysis import over_under, over_under_summary
+from .baselines import build_baseline
 from .course import impulse_response, in_colab
 from .encoding import TableEncoder
 from .metrics import ArrayLike
@@ -53,19 +56,12 @@ LIVE_PLOTS_ENV = "FTMAMBA_LITE_LIVE_PLOTS"
 def live_plot_mode() -> str:
     """``"widget"`` (plotly FigureWidget) or ``"output"`` (figure re-drawn in an Output widget).
 
-    The environment variable :data:`LIVE_PLOTS_ENV` wins; otherwise Colab gets ``"output"`` and elsewhere
-    ``"widget"`` is used when ``anywidget`` (which plotly's FigureWidget needs) is importable.
+    ``"output"`` unless the environment variable :data:`LIVE_PLOTS_ENV` asks for ``"widget"`` outside Colab
+    (see the module docstring for why the FigureWidget is opt-in). Without ``anywidget`` installed,
+    :class:`LiveFigure` falls back to ``"output"`` anyway.
     """
     forced = os.environ.get(LIVE_PLOTS_ENV, "").strip().lower()
-    if forced in ("widget", "output"):
-        return forced
-    if in_colab():
-        return "output"
-    try:
-        import anywidget  # noqa: F401
-    except ImportError:
-        return "output"
-    return "widget"
+    return "widget" if forced == "widget" and not in_colab() else "output"
 
 
 def _in_kernel() -> bool:
@@ -355,7 +351,8 @@ class TrainingPanel(_Panel):
     """Notebook 04: a control panel that trains two-tower models and draws their curves while they train.
 
     Controls (descriptions in quotes): ``embedder`` ("Embedder": mamba, transformer or both, trained one after
-    the other with the same settings), ``n_layers`` ("Layers"), ``d_model`` ("d_model"), ``lr`` ("Learning
+    the other with the same settings; or mlp, the baseline two-tower MLP of :mod:`ftmamba_lite.baselines`,
+    which ignores layers and d_model), ``n_layers`` ("Layers"), ``d_model`` ("d_model"), ``lr`` ("Learning
     rate"), ``steps`` ("Steps"), ``batch_size`` ("Batch size"), ``seed`` ("Seed"), ``final_relu`` ("Final ReLU
     (paper)", the towers' ``final_activation``), ``train_button`` ("Train"),
     ``clear_button`` ("Clear"); ``progress`` ("Progress") counts steps. Every run adds a loss curve and an
@@ -396,7 +393,7 @@ class TrainingPanel(_Panel):
         style = {"description_width": "initial"}
         self.embedder = _tagged(
             widgets.ToggleButtons(
-                options=["mamba", "transformer", "both"], value=embedder, description="Embedder"
+                options=["mamba", "transformer", "both", "mlp"], value=embedder, description="Embedder"
             ),
             "ftm-embedder",
         )
@@ -474,15 +471,21 @@ class TrainingPanel(_Panel):
                     f"{' final ReLU' if self.final_relu.value else ''}"
                 )
                 self.status.value = f"Training <b>{label}</b> ({i + 1} of {len(kinds)}) ..."
-                model = build_model(
-                    self.data,
-                    kind,
-                    self.d_model.value,
-                    n_layers,
-                    seed=self.seed.value,
-                    final_activation=self.final_relu.value,
-                    **self.model_kwargs,
-                )
+                if kind == "mlp":  # the baseline without tokenizer or sequence layer; layers, d_model unused
+                    model = build_baseline(
+                        "mlp", self.data, self.seed.value, final_activation=self.final_relu.value
+                    )
+                    label = label.replace(f"d={self.d_model.value} L={n_layers or 'paper'} ", "")
+                else:
+                    model = build_model(
+                        self.data,
+                        kind,
+                        self.d_model.value,
+                        n_layers,
+                        seed=self.seed.value,
+                        final_activation=self.final_relu.value,
+                        **self.model_kwargs,
+                    )
                 with self.live.batch():
                     traces = plots.add_training_run(self.figure, label)
                 history = fit(
@@ -541,23 +544,59 @@ class TrainingPanel(_Panel):
 
 
 class OverUnderExplorer(_Panel):
-    """Notebook 05: the paper's Figure 5 for a chosen model and set of seeds.
+    """Notebooks 05 and 07: the paper's Figure 5 for a chosen model and set of seeds.
 
     Controls: ``model`` ("Model": one model or ``"all"``) and ``seeds`` ("Seeds", several may be chosen).
     The bars are :func:`ftmamba_lite.analysis.over_under_summary` of the chosen runs.
 
     Args:
         runs: ``{model: {seed: (scores, relevant)}}`` with scores and relevance (n_test, n_items) per run.
+        item_label: what an item is called on the axis ("song", "message", ...).
+        mode: live-plot mode (default :func:`live_plot_mode`).
+
+    :meth:`from_table` builds the explorer from stored :func:`ftmamba_lite.analysis.over_under` rows instead
+    (what ``ftmamba-lite reproduce`` writes as ``*_over_under.csv``).
     """
 
     def __init__(
-        self, runs: Mapping[str, Mapping[int, tuple[ArrayLike, ArrayLike]]], mode: str | None = None
+        self,
+        runs: Mapping[str, Mapping[int, tuple[ArrayLike, ArrayLike]]],
+        item_label: str = "song",
+        mode: str | None = None,
     ) -> None:
         if not runs:
             raise ValueError("runs is empty: give {model: {seed: (scores, relevant)}}")
-        self.runs = runs
-        seeds = sorted({seed for per_seed in runs.values() for seed in per_seed})
-        options = [*runs, "all"] if len(runs) > 1 else list(runs)
+        tables = {
+            model: {seed: over_under(scores, relevant) for seed, (scores, relevant) in per_seed.items()}
+            for model, per_seed in runs.items()
+        }
+        self._build(tables, item_label, mode)
+
+    @classmethod
+    def from_table(
+        cls, table: pd.DataFrame, item_label: str = "song", mode: str | None = None
+    ) -> OverUnderExplorer:
+        """The explorer over stored per-run rows, one per (model, seed, item): columns ``model``, ``seed``,
+        ``like_rank``, ``difference`` (and the other columns of :func:`ftmamba_lite.analysis.over_under`)."""
+        missing = [c for c in ("model", "seed", "like_rank", "difference") if c not in table.columns]
+        if missing:
+            raise ValueError(f"table lacks column(s) {missing}; pass over_under rows with model and seed")
+        if table.empty:
+            raise ValueError("table is empty: give at least one run")
+        tables = {
+            model: {seed: rows.drop(columns=["model", "seed"]) for seed, rows in per_model.groupby("seed")}
+            for model, per_model in table.groupby("model", sort=False)
+        }
+        explorer = cls.__new__(cls)
+        explorer._build(tables, item_label, mode)
+        return explorer
+
+    def _build(
+        self, tables: Mapping[str, Mapping[int, pd.DataFrame]], item_label: str, mode: str | None
+    ) -> None:
+        self.tables, self.item_label = tables, item_label
+        seeds = sorted({seed for per_seed in tables.values() for seed in per_seed})
+        options = [*tables, "all"] if len(tables) > 1 else list(tables)
         self.model = _tagged(
             widgets.Dropdown(options=options, value=options[0], description="Model"), "ftm-model"
         )
@@ -576,19 +615,25 @@ class OverUnderExplorer(_Panel):
 
     def summaries(self) -> dict[str, pd.DataFrame]:
         """:func:`over_under_summary` for each chosen model over the chosen seeds it has."""
-        models = [m for m in self.runs if self.model.value in (m, "all")]
+        models = [m for m in self.tables if self.model.value in (m, "all")]
         out = {}
         for model in models:
-            chosen = {s: self.runs[model][s] for s in self.seeds.value if s in self.runs[model]}
+            chosen = [
+                self.tables[model][s].assign(seed=s) for s in self.seeds.value if s in self.tables[model]
+            ]
             if chosen:
-                out[model] = over_under_summary(over_under_over_seeds(chosen))
+                out[model] = over_under_summary(pd.concat(chosen, ignore_index=True))
         return out
 
     def _figure(self) -> go.Figure:
         summaries = self.summaries()
         self.note.value = "" if summaries else "<b>Choose at least one seed.</b>"
         seeds = ", ".join(map(str, self.seeds.value))
-        return plots.over_under_figure(summaries, title=f"Recommended minus liked, per song (seeds {seeds})")
+        return plots.over_under_figure(
+            summaries,
+            title=f"Recommended minus liked, per {self.item_label} (seeds {seeds})",
+            item_label=self.item_label,
+        )
 
     def update(self, change: object = None) -> None:
         """Callback of both controls: recompute the summary and redraw."""

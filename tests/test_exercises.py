@@ -28,6 +28,13 @@ RIGHT_AND_WRONG = {
     ),
     "check_precision_ceiling": (0.6, 1.0),
     "check_over_under_total": (0, 50),
+    "check_training_examples": (7, 8),
+    "check_ndcg_at_rank": (0.5, 1 / 3),
+    "check_ssm_state_size": (4_096, 128),
+    "check_hm_negative_share": (0.5, 1.0),
+    "check_map_example": (5 / 6, 0.5),
+    "check_relevant_per_user": (4, 1),
+    "check_match_rate": (0.02, 0.5),
 }
 
 

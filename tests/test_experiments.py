@@ -72,3 +72,8 @@ def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
     summary = pd.read_csv(tmp_path / "spotify_both_summary.csv")
     assert set(summary["model"]) == {"mamba", "transformer"}
     assert (tmp_path / "spotify_both.json").exists() and (tmp_path / "spotify_both_curves.csv").exists()
+    over = pd.read_csv(tmp_path / "spotify_both_over_under.csv")  # Figure 5: 2 models x 2 seeds x items
+    assert len(over) == 4 * over["item"].nunique() and set(over["model"]) == {"mamba", "transformer"}
+    for _, run in over.groupby(["model", "seed"]):
+        assert run["difference"].sum() == 0  # as many recommendations as likes, per run
+        assert (run["difference"] == run["recommended"] - run["likes"]).all()

@@ -65,6 +65,14 @@ def figures() -> dict[str, go.Figure]:
             "ci_high": [0, 1, 1],
         }
     )
+    curves = pd.DataFrame(
+        {
+            "model": ["mamba"] * 4 + ["transformer"] * 2,
+            "seed": [0, 0, 1, 1, 0, 0],
+            "step": [500, 1000, 500, 1000, 500, 1000],
+            "HR@1": [0.6, 0.9, 0.8, 1.0, 0.3, 0.4],
+        }
+    )
     training = plots.training_figure(references={"popularity": 0.8})
     plots.add_training_run(training, "mamba")
     return {
@@ -82,6 +90,7 @@ def figures() -> dict[str, go.Figure]:
         "training": training,
         "table": plots.table_comparison_figure(table),
         "over_under": plots.over_under_figure({"mamba": summary}),
+        "curves": plots.metric_curves_figure(curves, references={"popularity": 0.3}),
     }
 
 
@@ -137,3 +146,13 @@ def test_over_under_figure_bars_and_intervals() -> None:
 def test_cost_and_timing_figures_are_log_log() -> None:
     for fig in (figures()["costs"], figures()["scan_timing"]):
         assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_metric_curves_show_the_mean_and_the_seed_range() -> None:
+    fig = figures()["curves"]
+    band, mean = fig.data[0], fig.data[1]  # mamba: band first, then the mean line
+    assert list(mean.x) == [500, 1000] and np.allclose(mean.y, [0.7, 0.95]) and "2 seeds" in mean.name
+    assert np.allclose(band.y, [0.8, 1.0, 0.9, 0.6])  # max forward, min backward: the closed band
+    assert fig.data[3].name == "transformer (1 seed)" and fig.layout.shapes[0].y0 == 0.3
+    with pytest.raises(ValueError, match="no column 'HR@5'"):
+        plots.metric_curves_figure(pd.DataFrame({"model": [], "seed": [], "step": []}), metric="HR@5")

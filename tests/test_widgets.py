@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ftmamba_lite import plots, widgets
-from ftmamba_lite.analysis import over_under_over_seeds, over_under_summary
+from ftmamba_lite.analysis import over_under, over_under_over_seeds, over_under_summary
 from ftmamba_lite.course import impulse_response
 from ftmamba_lite.datasets import load_spotify
 from ftmamba_lite.encoding import TableEncoder
@@ -41,10 +41,12 @@ def z_of(figure: go.Figure) -> np.ndarray:
 
 def test_live_plot_mode_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(widgets.LIVE_PLOTS_ENV, "widget")
-    assert widgets.live_plot_mode() == "widget"
-    monkeypatch.delenv(widgets.LIVE_PLOTS_ENV)
+    assert widgets.live_plot_mode() == "widget"  # opt-in
     monkeypatch.setattr(widgets, "in_colab", lambda: True)
     assert widgets.live_plot_mode() == "output"  # Colab: custom widgets unreliable, always the fallback
+    monkeypatch.setattr(widgets, "in_colab", lambda: False)
+    monkeypatch.delenv(widgets.LIVE_PLOTS_ENV)
+    assert widgets.live_plot_mode() == "output"  # the default everywhere
 
 
 def test_live_figure_falls_back_to_output_without_figure_widget(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,6 +181,16 @@ def test_training_panel_settings_and_clear(small_data) -> None:  # noqa: ANN001
     assert panel.runs == [] and len(panel.figure.data) == 0 and panel.progress.value == 0
 
 
+def test_training_panel_trains_the_mlp_baseline(small_data) -> None:  # noqa: ANN001
+    panel = widgets.TrainingPanel(small_data, embedder="mlp", d_model=8, steps=10, evaluations=1)
+    panel.train_button.click()
+    (run,) = panel.runs
+    assert run.embedder == "mlp" and run.label.startswith("mlp lr=") and " L=" not in run.label
+    assert run.model.config["kind"] == "mlp"  # the baseline of ftmamba_lite.baselines, no tokenizer
+    assert not hasattr(run.model.user_tower, "tokenizer")
+    assert len(run.history.steps) == 10 and len(panel.figure.data) == 2
+
+
 # notebook 05 ---------------------------------------------------------------------------------------------
 
 
@@ -206,6 +218,27 @@ def test_over_under_explorer_model_and_seed_selection() -> None:
     before = list(panel.figure.data[0].y)
     panel.seeds.value = ()
     assert list(panel.figure.data[0].y) == before and "at least one seed" in panel.note.value
+
+
+def test_over_under_explorer_from_a_stored_table_matches_the_runs() -> None:
+    runs = fake_runs()
+    table = pd.concat(
+        [
+            over_under(scores, relevant).assign(model=model, seed=seed)
+            for model, per_seed in runs.items()
+            for seed, (scores, relevant) in per_seed.items()
+        ]
+    )
+    stored = widgets.OverUnderExplorer.from_table(table, item_label="message")
+    live = widgets.OverUnderExplorer(runs)
+    np.testing.assert_allclose(stored.figure.data[0].y, live.figure.data[0].y)
+    stored.seeds.value = live.seeds.value = (2,)
+    stored.model.value = live.model.value = "transformer"
+    np.testing.assert_allclose(stored.figure.data[0].y, live.figure.data[0].y)
+    assert stored.figure.layout.xaxis.title.text.startswith("message, ranked")
+    assert live.figure.layout.xaxis.title.text.startswith("song, ranked")
+    with pytest.raises(ValueError, match="lacks column"):
+        widgets.OverUnderExplorer.from_table(table.drop(columns="seed"))
 
 
 # what browser tests rely on ------------------------------------------------------------------------------
