@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 __all__ = [
     "COLORS",
+    "add_reference_lines",
     "add_training_run",
     "cost_figure",
     "discretization_figure",
@@ -274,6 +275,23 @@ def cost_figure(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def add_reference_lines(
+    fig: go.Figure, references: Mapping[str, float] | None, digits: int = 2, **where: object
+) -> None:
+    """Labelled dotted horizontal lines ``{label: y}`` (e.g. a popularity baseline, the best possible value);
+    ``where`` picks a subplot (``row=1, col=2``), drawn even before it holds a trace."""
+    subplot = {"exclude_empty_subplots": False, **where} if where else {}
+    for label, value in (references or {}).items():
+        fig.add_hline(
+            y=value,
+            line_dash="dot",
+            line_color="gray",
+            annotation_text=f"{label}: {value:.{digits}f}",
+            annotation_position="bottom right",
+            **subplot,
+        )
+
+
 def training_figure(
     hr_k: int = 5, title: str = "Two-tower training on Spotify", references: Mapping[str, float] | None = None
 ) -> go.Figure:
@@ -292,17 +310,7 @@ def training_figure(
     fig.update_xaxes(title_text="training step", row=1, col=2)
     fig.update_yaxes(title_text="MSE (mean of the last 20 steps)", row=1, col=1)
     fig.update_yaxes(title_text=f"HR@{hr_k} (share of users)", range=[0, 1.05], row=1, col=2)
-    for label, value in (references or {}).items():
-        fig.add_hline(
-            y=value,
-            line_dash="dot",
-            line_color="gray",
-            annotation_text=f"{label}: {value:.2f}",
-            annotation_position="bottom right",
-            row=1,
-            col=2,
-            exclude_empty_subplots=False,  # the HR panel has no trace until the first run
-        )
+    add_reference_lines(fig, references, row=1, col=2)
     fig.update_layout(title=title, height=380, **_LAYOUT)
     return fig
 
@@ -432,14 +440,7 @@ def metric_curves_figure(
                 legendgroup=str(model),
             )
         )
-    for label, value in (references or {}).items():
-        fig.add_hline(
-            y=value,
-            line_dash="dot",
-            line_color="gray",
-            annotation_text=f"{label}: {value:.2f}",
-            annotation_position="bottom right",
-        )
+    add_reference_lines(fig, references)
     fig.update_layout(
         title=title,
         xaxis_title="training step (batches of 32 triples)",

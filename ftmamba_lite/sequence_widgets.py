@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from . import plots
 from .datasets.movielens import LeaveOneOut, SequenceDataset
 from .train import Callback, History
 from .train_sequential import score_histories
@@ -53,17 +54,7 @@ def sequence_training_figure(k: int = 10, references: Mapping[str, float] | None
     fig.update_xaxes(title_text="epoch", row=1, col=2)
     fig.update_yaxes(title_text="cross-entropy over all items (nats)", row=1, col=1)
     fig.update_yaxes(title_text=f"HR@{k} (share of users)", rangemode="tozero", row=1, col=2)
-    for label, value in (references or {}).items():
-        fig.add_hline(
-            y=value,
-            line_dash="dot",
-            line_color="gray",
-            annotation_text=f"{label}: {value:.3f}",
-            annotation_position="bottom right",
-            row=1,
-            col=2,
-            exclude_empty_subplots=False,
-        )
+    plots.add_reference_lines(fig, references, digits=3, row=1, col=2)
     fig.update_layout(title="Next-item training, live", height=380, **_LAYOUT)
     return fig
 

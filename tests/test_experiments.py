@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from ftmamba_lite.cli import main
-from ftmamba_lite.experiments import paper_table, run_seed, summarize
+from ftmamba_lite.experiments import paper_table, run_seed, stored_results, summarize
 
 
 def test_paper_table_is_the_papers_copy():
@@ -43,6 +43,15 @@ def test_run_seed_is_deterministic_and_complete():
         run_seed("spotify", "gru", steps=1, data_kwargs={"n_train": 10})
 
 
+@pytest.mark.parametrize("model", ["popularity", "oracle"])
+def test_run_seed_runs_the_fixed_scorers(model):
+    row = run_seed("spotify", model, 1, data_kwargs={"n_train": 300, "n_test": 20})
+    assert row["params"] == 0 and row["scores"].shape == (20, 50)
+    if model == "oracle":  # ranks by the true targets: every metric at its ceiling
+        for k in ("HR@1", "P@5", "R@10", "MRR@10"):
+            assert row[k] == pytest.approx(row["ceiling"][k])
+
+
 def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
     code = main(
         [
@@ -77,3 +86,18 @@ def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
     for _, run in over.groupby(["model", "seed"]):
         assert run["difference"].sum() == 0  # as many recommendations as likes, per run
         assert (run["difference"] == run["recommended"] - run["likes"]).all()
+
+
+def test_stored_results_are_complete_and_consistent():
+    seeds = stored_results("spotify")
+    assert {"mamba", "transformer", "popularity", "linear", "mlp", "oracle"} <= set(seeds["model"])
+    curves = stored_results("spotify", "curves")
+    last = curves.sort_values("step").groupby(["model", "seed"]).tail(1).set_index(["model", "seed"])
+    for _, row in seeds.iterrows():  # the final metrics are the last point of each run's curve
+        assert last.loc[(row["model"], row["seed"]), "HR@1"] == pytest.approx(row["HR@1"])
+    over = stored_results("spotify", "over_under")
+    assert (over.groupby(["model", "seed"])["difference"].sum() == 0).all()
+    with pytest.raises(ValueError, match="unknown table"):
+        stored_results("spotify", "weights")
+    with pytest.raises(ValueError, match="no stored results"):
+        stored_results("netflix")
