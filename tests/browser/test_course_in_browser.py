@@ -218,14 +218,15 @@ def test_05_over_under_explorer_model_and_seeds(lab_page: LabPage) -> None:
     assert second["paths"] != first["paths"], "the SVG bars were not redrawn"
     lab_page.screenshot(f"{models[1]}-all-seeds", panel)
 
-    page.locator(".ftm-seeds select").select_option(seeds[0])
+    seed = seeds[1]  # a seed every stored run has (the stored deep models have 2 of the 3 seeds)
+    page.locator(".ftm-seeds select").select_option(seed)
     one_seed = bars([(models[1], 1)])
     assert one_seed["traces"][0]["y"] != second["traces"][0]["y"], "one seed's bars equal the mean's"
     assert one_seed["paths"] != second["paths"], "the SVG bars were not redrawn"
-    lab_page.screenshot(f"{models[1]}-seed-{seeds[0]}", panel)
+    lab_page.screenshot(f"{models[1]}-seed-{seed}", panel)
 
     model.select_option("all")
     every = bars([(m, 1) for m in models])
     assert every["traces"][1]["y"] == one_seed["traces"][0]["y"], f"{models[1]}'s bars changed under 'all'"
-    lab_page.screenshot(f"all-models-seed-{seeds[0]}", panel)
+    lab_page.screenshot(f"all-models-seed-{seed}", panel)
     lab_page.check()
