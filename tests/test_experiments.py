@@ -91,12 +91,20 @@ def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
 def test_stored_results_are_complete_and_consistent():
     seeds = stored_results("spotify")
     assert {"mamba", "transformer", "popularity", "linear", "mlp", "oracle"} <= set(seeds["model"])
+    runs = set(zip(seeds["model"], seeds["seed"], strict=True))
+    assert runs == {(m, s) for m in set(seeds["model"]) for s in (0, 1, 2)}  # 3 seeds of every model
+    assert not seeds.duplicated(["model", "seed"]).any()
     curves = stored_results("spotify", "curves")
     last = curves.sort_values("step").groupby(["model", "seed"]).tail(1).set_index(["model", "seed"])
     for _, row in seeds.iterrows():  # the final metrics are the last point of each run's curve
         assert last.loc[(row["model"], row["seed"]), "HR@1"] == pytest.approx(row["HR@1"])
     over = stored_results("spotify", "over_under")
     assert (over.groupby(["model", "seed"])["difference"].sum() == 0).all()
+    assert (
+        set(zip(over["model"], over["seed"], strict=True))
+        == runs
+        == set(zip(curves["model"], curves["seed"], strict=True))
+    )
     with pytest.raises(ValueError, match="unknown table"):
         stored_results("spotify", "weights")
     with pytest.raises(ValueError, match="no stored results"):
