@@ -21,7 +21,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .analysis import over_under
-from .experiments import EXPERIMENTS, METRIC_COLUMNS, default_jobs, paper_table, run_seed, summarize
+from .experiments import (
+    EXPERIMENTS,
+    METRIC_COLUMNS,
+    default_jobs,
+    metric_columns,
+    paper_table,
+    run_seed,
+    summarize,
+)
 
 __all__ = ["main", "format_table"]
 
@@ -37,7 +45,8 @@ def _models(choice: str) -> list[str]:
 
 
 def format_table(summary: pd.DataFrame, paper: pd.DataFrame, metrics: Sequence[str] = METRIC_COLUMNS) -> str:
-    """Our rows (mean ± CI, params, seconds) above the paper's rows, as aligned text."""
+    """Our rows (mean ± CI, params, seconds) above the paper's rows, as aligned text ("–" where the paper's
+    table has no such column, e.g. MAP@12)."""
     lines = []
     header = f"{'model':<24}" + "".join(f"{m:>15}" for m in metrics) + f"{'params':>11}{'s/seed':>9}"
     lines.append(header)
@@ -50,7 +59,8 @@ def format_table(summary: pd.DataFrame, paper: pd.DataFrame, metrics: Sequence[s
         lines.append(f"{label:<24}{cells}{int(row['params']):>11,}{row['seconds']:>9.1f}")
     for _, row in paper.iterrows():
         label = f"paper: {row['embedder']}"
-        lines.append(f"{label:<24}" + "".join(f"{row[m]:>15.3f}" for m in metrics))
+        cells = "".join(f"{row[m]:>15.3f}" if pd.notna(row.get(m)) else f"{'–':>15}" for m in metrics)
+        lines.append(f"{label:<24}{cells}")
     return "\n".join(lines)
 
 
@@ -152,12 +162,13 @@ def _reproduce(args: argparse.Namespace) -> int:
             rows.append(future.result())
     rows.sort(key=lambda r: (models.index(r["model"]), r["seed"]))
     print(f"data: {rows[0]['source']}")
-    summary = summarize(rows)
-    print(format_table(summary, paper_table(args.dataset, **options)))
+    metrics = metric_columns(args.dataset)
+    summary = summarize(rows, metrics)
+    print(format_table(summary, paper_table(args.dataset, **options), metrics))
     ceiling = rows[0]["ceiling"]
     print(
         f"ceiling (perfect ranking, seed {rows[0]['seed']}): "
-        + ", ".join(f"{m} {ceiling[m]:.3f}" for m in METRIC_COLUMNS if m in ceiling)
+        + ", ".join(f"{m} {ceiling[m]:.3f}" for m in metrics if m in ceiling)
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

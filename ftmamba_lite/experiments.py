@@ -27,6 +27,7 @@ from .train import build_model, count_parameters, encode, fit, score_test_users
 __all__ = [
     "EXPERIMENTS",
     "METRIC_COLUMNS",
+    "metric_columns",
     "Experiment",
     "paper_table",
     "run_seed",
@@ -192,6 +193,13 @@ def run_seed(
         "scores": scores,
         "relevant": data.test_relevant,
     }
+
+
+def metric_columns(dataset: str) -> tuple[str, ...]:
+    """The metrics a result table of ``dataset`` shows: :data:`METRIC_COLUMNS`, then MAP@k where the
+    experiment defines it (MAP@12 for H&M, paper III-B). Other datasets (e.g. movielens): METRIC_COLUMNS."""
+    exp = EXPERIMENTS.get(dataset)
+    return METRIC_COLUMNS + tuple(f"MAP@{k}" for k in (exp.map_ks if exp is not None else ()))
 
 
 def summarize(rows: Sequence[dict] | pd.DataFrame, metrics: Sequence[str] = METRIC_COLUMNS) -> pd.DataFrame:

@@ -61,6 +61,9 @@ def test_cli_reproduce_hm_and_vaccine(tmp_path, capsys):
     assert main(["reproduce", "hm", *base]) == 0
     printed = capsys.readouterr().out
     assert "paper: mamba" in printed and "synthetic H&M" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("model"))
+    assert header.split()[-3] == "MAP@12"  # H&M's table shows MAP@12 (paper III-B); the paper's rows have "–"
+    assert "MAP@12" in pd.read_csv(tmp_path / "hm_popularity_summary.csv").columns
     assert (tmp_path / "hm_popularity_seeds.csv").exists()
     assert main(["reproduce", "vaccine", "--clusters", "25", "--messages", "50", *base]) == 0
     printed = capsys.readouterr().out
