@@ -10,12 +10,18 @@ Dimension letters (NOTATION.md):
 
 Layouts, all C-contiguous, float32 or float64 (one compiled version per dtype, compiled on first use):
     u, delta, z, out, Δ and their gradients   (b, l, d)   tokens-major, as the model's projections produce
-    A                                         (d, NB)
+    A                                         (d, NB); the forward takes it transposed, (NB, d)
     B, C                                      (b, l, NB)  one step's state vector is contiguous
     D, delta_bias                             (d,)
 
-The scan works channel by channel, c = (batch, d): the recurrence of one channel runs over its n-vector state
-(n = NB = 16, a compile-time constant), so the inner loops run over n with unit stride, are unrolled and
+The forward runs step by step over the channels of a work item (a batch row, or a group of its channels):
+at step t it updates the item's (NB, channels) state row by row with the channels innermost (contiguous, so a
+row is a few vector instructions) and accumulates y_t row by row, with no horizontal sum over n. This is 1.75x
+faster than walking one channel at a time over its n-vector state (b 32, l 21, d 256: 2.5 against 4.4 ms on
+one thread).
+
+The backward works channel by channel, c = (batch, d): the recurrence of one channel runs over its n-vector
+state (n = NB = 16, a compile-time constant), so the inner loops run over n with unit stride, are unrolled and
 vectorised, and the state stays in registers (fastmath lets LLVM reassociate the dot products over n).
 Channels are independent and spread over the threads with ``prange``. Steps go in chunks of T = 32, channel by
 channel within a chunk, so that the chunk's rows of the (b, l, d) arrays stay in L1 (walking one channel
@@ -178,7 +184,7 @@ def scan_fwd(
     delta: np.ndarray,
     delta_bias: np.ndarray,
     softplus: bool,
-    A: np.ndarray,
+    At: np.ndarray,
     B: np.ndarray,
     C: np.ndarray,
     D: np.ndarray,
@@ -187,71 +193,63 @@ def scan_fwd(
     save: bool,
     out: np.ndarray,
     ckpt: np.ndarray,
-    dts: np.ndarray,
+    dtrow: np.ndarray,
     hs: np.ndarray,
-    hr: np.ndarray,
 ) -> None:
-    """Selective scan forward (Gu & Dao 2023, Algorithm 2) into ``out`` (b, l, d).
+    """Selective scan forward (Gu & Dao 2023, Algorithm 2) into ``out`` (b, l, d), vectorised over channels.
 
     Per channel: Δ_t = softplus(delta_t + delta_bias), h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t u_t B_t,
-    y_t = C_t · h_t + D u_t, out_t = y_t silu(z_t). The steps run in chunks of T, within a chunk channel by
-    channel; each channel's state is carried from one chunk to the next.
+    y_t = C_t · h_t + D u_t, out_t = y_t silu(z_t). Step by step, the n state rows of a work item's channels,
+    (NB, channels), are updated with the channels innermost (contiguous, so each row is a few vector
+    instructions) and y_t accumulates row by row: no horizontal sum over n. The channel loops run over
+    unsigned bounds: with signed ones numba's negative-index wraparound stops LLVM from vectorising them.
 
     Args:
         u, delta: (b, l, d). delta_bias: (d,), zeros for none. softplus: apply it to delta + delta_bias.
-        A: (d, NB). B, C: (b, l, NB). D: (d,), zeros for no skip.
+        At: A transposed, (NB, d). B, C: (b, l, NB). D: (d,), zeros for no skip.
         z: gate (b, l, d), read only when ``has_z``.
         save: write the checkpoints (for the backward).
         out: (b, l, d), written.
         ckpt: (b, ceil(l / T) - 1, d, NB): the state entering chunks 1, 2, ... (chunk 0 starts from 0),
             written when ``save``.
-        dts (b g, T, d), hs (b g, d, NB), hr (b g, NB): scratch of the b g work items (g channel groups per
-            batch row, g = hr.shape[0] / b) for one chunk's Δ, every channel's state between chunks, and the
-            running state.
+        dtrow (b g, d), hs (b g, NB, d): scratch of the b g work items (g channel groups per batch row,
+            g = hs.shape[0] / b) for one step's Δ and the running state.
     """
     bsz, l, d = u.shape
-    groups = hr.shape[0] // bsz
+    groups = hs.shape[0] // bsz
     zero = u.dtype.type(0.0)
     for item in prange(groups * bsz):
         g = item // bsz
         b = item - g * bsz
-        c_lo = (g * d) // groups
-        c_hi = ((g + 1) * d) // groups
-        for c in range(c_lo, c_hi):
-            for i in range(NB):
-                hs[item, c, i] = zero
-        for k in range((l + T - 1) // T):
-            t0 = k * T
-            t1 = min(t0 + T, l)
-            for t in range(t0, t1):  # Δ, vectorised over channels (branches outside the loops that vectorise)
-                if softplus:
-                    for c in range(c_lo, c_hi):
-                        dts[item, t - t0, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
-                else:
-                    for c in range(c_lo, c_hi):
-                        dts[item, t - t0, c] = delta[b, t, c] + delta_bias[c]
+        c_lo = np.uint64((g * d) // groups)
+        c_hi = np.uint64(((g + 1) * d) // groups)
+        for i in range(NB):
             for c in range(c_lo, c_hi):
-                for i in range(NB):
-                    hr[item, i] = hs[item, c, i]
-                if save and k > 0:
+                hs[item, i, c] = zero
+        for t in range(l):
+            if save and t > 0 and t % T == 0:  # the state entering chunk t / T
+                for c in range(c_lo, c_hi):
                     for i in range(NB):
-                        ckpt[b, k - 1, c, i] = hr[item, i]
-                for t in range(t0, t1):
-                    dtt = dts[item, t - t0, c]
-                    ut = u[b, t, c]
-                    x = dtt * ut
-                    acc = D[c] * ut
-                    for i in range(NB):
-                        hi = fast_exp(dtt * A[c, i]) * hr[item, i] + x * B[b, t, i]
-                        hr[item, i] = hi
-                        acc += hi * C[b, t, i]
-                    out[b, t, c] = acc
-                for i in range(NB):
-                    hs[item, c, i] = hr[item, i]
+                        ckpt[b, t // T - 1, c, i] = hs[item, i, c]
+            if softplus:
+                for c in range(c_lo, c_hi):
+                    dtrow[item, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
+            else:
+                for c in range(c_lo, c_hi):
+                    dtrow[item, c] = delta[b, t, c] + delta_bias[c]
+            for c in range(c_lo, c_hi):
+                out[b, t, c] = D[c] * u[b, t, c]
+            for i in range(NB):
+                bi = B[b, t, i]
+                ci = C[b, t, i]
+                for c in range(c_lo, c_hi):
+                    dt = dtrow[item, c]
+                    h = fast_exp(dt * At[i, c]) * hs[item, i, c] + dt * u[b, t, c] * bi
+                    hs[item, i, c] = h
+                    out[b, t, c] += h * ci
             if has_z:
-                for t in range(t0, t1):
-                    for c in range(c_lo, c_hi):
-                        out[b, t, c] *= z[b, t, c] * fast_sigmoid(z[b, t, c])
+                for c in range(c_lo, c_hi):
+                    out[b, t, c] *= z[b, t, c] * fast_sigmoid(z[b, t, c])
 
 
 @_jit(parallel=True)

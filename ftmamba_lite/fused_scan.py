@@ -161,11 +161,11 @@ class _NumbaScan(torch.autograd.Function):
         items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-u_.shape[1] // kernels.T)
         ckpt = u.new_empty(b, chunks - 1, d, nb) if save and chunks > 1 else u.new_empty(1, 1, 1, nb)
         out = torch.empty_like(u_)
-        dts, hs, hr = u.new_empty(items, kernels.T, d), u.new_empty(items, d, nb), u.new_empty(items, nb)
+        dtrow, hs = u.new_empty(items, d), u.new_empty(items, nb, d)
+        At = A_.t().contiguous()  # (d, NB) -> (NB, d): the forward runs along channels
         kernels.scan_fwd(
-            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, A_.numpy(), B_.numpy(), C_.numpy(),
-            D_.numpy(), z_.numpy(), z is not None, save, out.numpy(), ckpt.numpy(), dts.numpy(), hs.numpy(),
-            hr.numpy(),
+            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, At.numpy(), B_.numpy(), C_.numpy(),
+            D_.numpy(), z_.numpy(), z is not None, save, out.numpy(), ckpt.numpy(), dtrow.numpy(), hs.numpy(),
         )  # fmt: skip
         ctx.save_for_backward(u_, delta_, bias_, A_, B_, C_, D_, z_, ckpt)
         ctx.flags = (n, delta_softplus, D is not None, z is not None, delta_bias is not None)
