@@ -27,7 +27,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 from IPython import get_ipython
-from IPython.display import clear_output, display
+from IPython.display import display
+from IPython.utils.capture import capture_output
 
 from . import plots
 from .analysis import over_under, over_under_summary
@@ -62,12 +63,6 @@ def live_plot_mode() -> str:
     """
     forced = os.environ.get(LIVE_PLOTS_ENV, "").strip().lower()
     return "widget" if forced == "widget" and not in_colab() else "output"
-
-
-def _in_kernel() -> bool:
-    """True when running inside a Jupyter kernel (where an Output widget can capture a display)."""
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 class LiveFigure:
@@ -105,14 +100,24 @@ class LiveFigure:
             self.refresh()
 
     def refresh(self) -> None:
-        """Re-draw the figure in the Output (output mode only; a FigureWidget updates by itself)."""
+        """Re-draw the figure in the Output (output mode only; a FigureWidget updates by itself).
+
+        The drawing replaces the Output's ``outputs`` directly instead of being displayed inside ``with
+        output:``. Such a capture routes the display through the front end, which sends the Output's new state
+        back to the kernel; nbclient (nbmake, nbconvert) sends it on the shell channel while it waits there
+        for the cell's reply, and then sometimes misses the reply and hangs (jupyter/nbclient#312).
+        """
         if self.mode != "output":
             return
         self.renders += 1
-        if _in_kernel():
-            with self.view:
-                clear_output(wait=True)
-                display(self.figure)
+        if getattr(get_ipython(), "kernel", None) is None:  # no front end to draw for
+            return
+        with capture_output(stdout=False, stderr=False) as drawn:  # the display's messages, not sent
+            display(self.figure)
+        self.view.outputs = tuple(
+            {"output_type": "display_data", "data": shown.data, "metadata": shown.metadata}
+            for shown in drawn.outputs
+        )
 
     def replace(self, new: go.Figure) -> None:
         """Show ``new``: traces are updated in place when their number and types match, else replaced."""

@@ -59,6 +59,28 @@ def test_live_figure_falls_back_to_output_without_figure_widget(monkeypatch: pyt
     assert live.renders == 1  # drawn once at creation: the cell is never empty
 
 
+def test_live_figure_redraws_by_replacing_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a kernel the drawing replaces the Output's outputs: no ``with output:`` capture, which would make
+    nbclient send on the shell channel while it waits for the cell's reply (jupyter/nbclient#312)."""
+    import plotly.io as pio
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        monkeypatch.setattr(shell, "kernel", object(), raising=False)  # as in a Jupyter kernel
+        monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
+        live = widgets.LiveFigure(go.Figure(go.Scatter(y=[1, 2])), mode="output")
+        entered = []
+        monkeypatch.setattr(type(live.view), "__enter__", lambda self: entered.append(self))
+        live.replace(go.Figure(go.Scatter(y=[5, 6, 7])))
+        assert entered == []
+        assert [out["output_type"] for out in live.view.outputs] == ["display_data"]  # replaced, not appended
+        drawn = live.view.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+        assert list(drawn["data"][0]["y"]) == [5, 6, 7]
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_live_figure_widget_mode_when_available() -> None:
     pytest.importorskip("anywidget")
     live = widgets.LiveFigure(go.Figure(go.Scatter(y=[1, 2])), mode="widget")
