@@ -130,7 +130,7 @@ class _NumbaScan(torch.autograd.Function):
     transposed views of the Mamba layer cost no copy; they apply bias and softplus to delta themselves. Their
     state size is fixed at NB = 16 (n < 16 is zero-padded: padded states have A = B = C = 0 and stay 0;
     :func:`_numba_scan` splits n > 16 into blocks). When a gradient is needed (``save``), the forward keeps
-    the state entering every chunk of T = 32 steps but the first, (b, ceil(l / T) - 1, d, n): 1/32 of the
+    the state entering every chunk of T = 32 steps but the first, (b, ceil(l / T) - 1, NB, d): 1/32 of the
     expanded state, from which the backward recomputes one chunk at a time.
     """
 
@@ -153,53 +153,52 @@ class _NumbaScan(torch.autograd.Function):
         n, nb = A.shape[1], kernels.NB
         u_, delta_ = _tokens_major(u), _tokens_major(delta)  # (b, l, d)
         bias_ = delta_bias.contiguous() if delta_bias is not None else u.new_zeros(d)
-        A_ = F.pad(A, (0, nb - n)).contiguous()  # (d, NB)
+        At = F.pad(A, (0, nb - n)).t().contiguous()  # (d, n) -> (NB, d): the kernels run along channels
         B_ = F.pad(B.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
         C_ = F.pad(C.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
         D_ = D.contiguous() if D is not None else u.new_zeros(d)
         z_ = _tokens_major(z) if z is not None else u.new_empty(1, 1, 1)  # placeholder, unread
         items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-u_.shape[1] // kernels.T)
-        ckpt = u.new_empty(b, chunks - 1, d, nb) if save and chunks > 1 else u.new_empty(1, 1, 1, nb)
+        ckpt = u.new_empty(b, chunks - 1, nb, d) if save and chunks > 1 else u.new_empty(1, 1, nb, 1)
         out = torch.empty_like(u_)
         dtrow, hs = u.new_empty(items, d), u.new_empty(items, nb, d)
-        At = A_.t().contiguous()  # (d, NB) -> (NB, d): the forward runs along channels
         kernels.scan_fwd(
             u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, At.numpy(), B_.numpy(), C_.numpy(),
             D_.numpy(), z_.numpy(), z is not None, save, out.numpy(), ckpt.numpy(), dtrow.numpy(), hs.numpy(),
         )  # fmt: skip
-        ctx.save_for_backward(u_, delta_, bias_, A_, B_, C_, D_, z_, ckpt)
+        ctx.save_for_backward(u_, delta_, bias_, At, B_, C_, D_, z_, ckpt)
         ctx.flags = (n, delta_softplus, D is not None, z is not None, delta_bias is not None)
         return out.transpose(1, 2)  # (b, l, d) -> (b, d, l)
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor) -> tuple[Tensor | None, ...]:
         kernels = _scan_kernels_module()
-        u_, delta_, bias_, A_, B_, C_, D_, z_, ckpt = ctx.saved_tensors
+        u_, delta_, bias_, At, B_, C_, D_, z_, ckpt = ctx.saved_tensors
         n, delta_softplus, has_D, has_z, has_bias = ctx.flags
         b, l, d = u_.shape
         nb, steps = kernels.NB, kernels.T
-        groups = _groups(b, d, kernels.get_num_threads())
-        items = groups * b
+        threads = kernels.get_num_threads()
+        groups = _groups(b, d, threads)
+        width = -(-d // groups)  # channels of the widest group
         du, ddelta = torch.empty_like(u_), torch.empty_like(u_)
         dz = torch.empty_like(u_) if has_z else u_.new_empty(1, 1, 1)
-        dA_part, dD_part, dbias_part = u_.new_empty(b, d, nb), u_.new_empty(b, d), u_.new_empty(b, d)
-        dB_part, dC_part = u_.new_zeros(groups, b, l, nb), u_.new_zeros(groups, b, l, nb)
-        dts, Hs, Es = (
-            u_.new_empty(items, steps, d),
-            u_.new_empty(items, steps + 1, nb),
-            u_.new_empty(items, steps, nb),
-        )
-        ys, dhs, hr = u_.new_empty(items, steps), u_.new_empty(items, d, nb), u_.new_empty(items, nb)
+        dA_part, dD_part, dbias_part = u_.new_empty(b, nb, d), u_.new_empty(b, d), u_.new_empty(b, d)
+        dB_part, dC_part = u_.new_empty(groups, b, l, nb), u_.new_empty(groups, b, l, nb)
+        dts, ys = u_.new_empty(threads, steps, width), u_.new_empty(threads, steps, width)
+        Hs, Es = u_.new_empty(threads, steps + 1, nb, width), u_.new_empty(threads, steps, nb, width)
+        hr, dhs = u_.new_empty(threads, nb, width), u_.new_empty(threads, nb, width)
+        sb, sa = u_.new_empty(threads, width), u_.new_empty(threads, width)
         kernels.scan_bwd(
-            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, A_.numpy(), B_.numpy(), C_.numpy(),
+            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, At.numpy(), B_.numpy(), C_.numpy(),
             D_.numpy(), z_.numpy(), has_z, ckpt.numpy(), _tokens_major(dout).numpy(), du.numpy(),
             ddelta.numpy(), dz.numpy(), dA_part.numpy(), dD_part.numpy(), dbias_part.numpy(), dB_part.numpy(),
-            dC_part.numpy(), dts.numpy(), Hs.numpy(), Es.numpy(), ys.numpy(), dhs.numpy(), hr.numpy(),
+            dC_part.numpy(), dts.numpy(), ys.numpy(), Hs.numpy(), Es.numpy(), hr.numpy(), dhs.numpy(),
+            sb.numpy(), sa.numpy(),
         )  # fmt: skip
         return (
             du.transpose(1, 2),  # (b, l, d) -> (b, d, l)
             ddelta.transpose(1, 2),  # (b, l, d) -> (b, d, l)
-            dA_part.sum(0)[:, :n],
+            dA_part.sum(0)[:n].t(),  # (NB, d) -> (d, n)
             dB_part.sum(0)[..., :n].transpose(1, 2),  # (g, b, l, NB) -> (b, n, l)
             dC_part.sum(0)[..., :n].transpose(1, 2),  # (g, b, l, NB) -> (b, n, l)
             dD_part.sum(0) if has_D else None,
