@@ -178,7 +178,7 @@ def worker_step(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["model"] == "mamba-torch-path":
         os.environ["FTMAMBA_LITE_DISABLE_NUMBA"] = "1"
     model = _embedder(spec["model"])
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, foreach=True)  # as train.fit
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)  # as train.fit
     x = torch.randn(spec["b"], spec["l"], 128, generator=torch.Generator().manual_seed(0))
 
     def step() -> None:

@@ -227,7 +227,7 @@ def fit(
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:  # a fixed scorer (the popularity and oracle baselines): no steps, one evaluation
         steps = 0
-    optimizer = torch.optim.Adam(trainable, lr=lr, foreach=True) if trainable else None  # one kernel per op
+    optimizer = torch.optim.Adam(trainable, lr=lr, fused=True) if trainable else None  # one kernel per step
     history = History()
     start_time = time.perf_counter()
     for cb in callbacks:

@@ -179,7 +179,7 @@ def fit_sequential(
     total = epochs * steps_per_epoch
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout
-    optimizer = torch.optim.Adam(trainable, lr=lr, foreach=True) if trainable else None  # one kernel per op
+    optimizer = torch.optim.Adam(trainable, lr=lr, fused=True) if trainable else None  # one kernel per step
     start_time = time.perf_counter()
     for cb in callbacks:
         cb.stop = False
