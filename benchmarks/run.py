@@ -21,6 +21,7 @@ Dimension letters (NOTATION.md): b batch, l length, d d_inner (scan) or d_model 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -160,13 +161,14 @@ def _embedder(name: str) -> Any:
         from mambapy.mamba import Mamba, MambaConfig
 
         return Mamba(MambaConfig(d_model=128, n_layers=4, d_state=16, expand_factor=2, d_conv=16))
-    from ftmamba_lite import fused_scan, mamba
+    from ftmamba_lite import mamba, mamba_inner
     from ftmamba_lite.conv import causal_conv1d_ref
     from ftmamba_lite.ssm import selective_scan_parallel
 
-    if name == "mamba-before":  # what the package ran before the fused scan: parallel scan, grouped conv1d
-        fused_scan.selective_scan_fused = selective_scan_parallel  # type: ignore[assignment]
-        mamba.causal_conv1d = causal_conv1d_ref  # type: ignore[assignment]
+    if name == "mamba-before":  # what the package ran before the fused kernels: parallel scan, grouped conv1d
+        mamba.mamba_inner = functools.partial(  # type: ignore[assignment]
+            mamba_inner._composite, conv=causal_conv1d_ref, scan=selective_scan_parallel
+        )
     torch.manual_seed(0)
     return mamba.MambaEmbedder.paper()
 

@@ -186,9 +186,12 @@ def scan_fwd(
     softplus: bool,
     At: np.ndarray,
     B: np.ndarray,
+    b_off: int,
     C: np.ndarray,
+    c_off: int,
     D: np.ndarray,
     z: np.ndarray,
+    z_off: int,
     has_z: bool,
     save: bool,
     out: np.ndarray,
@@ -206,8 +209,11 @@ def scan_fwd(
 
     Args:
         u, delta: (b, l, d). delta_bias: (d,), zeros for none. softplus: apply it to delta + delta_bias.
-        At: A transposed, (NB, d). B, C: (b, l, NB). D: (d,), zeros for no skip.
-        z: gate (b, l, d), read only when ``has_z``.
+        At: A transposed, (NB, d). D: (d,), zeros for no skip.
+        B, b_off: B_t is ``B[b, t, b_off : b_off + NB]``; C, c_off likewise (B and C may be one array, e.g.
+            the (b, l, r + 2n) output of x_proj, and (b, l, NB) padded arrays with offset 0 otherwise).
+        z, z_off: the gate is ``z[b, t, z_off : z_off + d]``, read only when ``has_z`` (z may be the
+            (b, l, 2d) in_proj output, with the gate in its second half).
         save: write the checkpoints (for the backward).
         out: (b, l, d), written.
         ckpt: (b, ceil(l / T) - 1, NB, d): the state entering chunks 1, 2, ... (chunk 0 starts from 0),
@@ -218,6 +224,7 @@ def scan_fwd(
     bsz, l, d = u.shape
     groups = hs.shape[0] // bsz
     zero = u.dtype.type(0.0)
+    zo = np.uint64(z_off)
     for item in prange(groups * bsz):
         g = item // bsz
         b = item - g * bsz
@@ -240,8 +247,8 @@ def scan_fwd(
             for c in range(c_lo, c_hi):
                 out[b, t, c] = D[c] * u[b, t, c]
             for i in range(NB):
-                bi = B[b, t, i]
-                ci = C[b, t, i]
+                bi = B[b, t, b_off + i]
+                ci = C[b, t, c_off + i]
                 for c in range(c_lo, c_hi):
                     dt = dtrow[item, c]
                     h = fast_exp(dt * At[i, c]) * hs[item, i, c] + dt * u[b, t, c] * bi
@@ -249,7 +256,7 @@ def scan_fwd(
                     out[b, t, c] += h * ci
             if has_z:
                 for c in range(c_lo, c_hi):
-                    out[b, t, c] *= z[b, t, c] * fast_sigmoid(z[b, t, c])
+                    out[b, t, c] *= z[b, t, zo + c] * fast_sigmoid(z[b, t, zo + c])
 
 
 @_jit(parallel=True)
@@ -260,20 +267,26 @@ def scan_bwd(
     softplus: bool,
     At: np.ndarray,
     B: np.ndarray,
+    b_off: int,
     C: np.ndarray,
+    c_off: int,
     D: np.ndarray,
     z: np.ndarray,
+    z_off: int,
     has_z: bool,
     ckpt: np.ndarray,
     dout: np.ndarray,
     du: np.ndarray,
     ddelta: np.ndarray,
     dz: np.ndarray,
+    dz_off: int,
     dA_part: np.ndarray,
     dD_part: np.ndarray,
     dbias_part: np.ndarray,
     dB_part: np.ndarray,
+    db_off: int,
     dC_part: np.ndarray,
+    dc_off: int,
     dts: np.ndarray,
     ys: np.ndarray,
     Hs: np.ndarray,
@@ -298,12 +311,14 @@ def scan_bwd(
     dΔ_t term) accumulate row by row into (channels,) vectors, as y_t does in the forward.
 
     Args:
-        u, delta, delta_bias, softplus, At, B, C, D, z, has_z: as :func:`scan_fwd`.
+        u, delta, delta_bias, softplus, At, B, b_off, C, c_off, D, z, z_off, has_z: as :func:`scan_fwd`.
         ckpt: the forward's checkpoints (b, ceil(l / T) - 1, NB, d).
         dout: (b, l, d).
-        du, ddelta, dz: (b, l, d), written (dz only when ``has_z``).
+        du, ddelta: (b, l, d), written.
+        dz, dz_off: dz[b, t, dz_off : dz_off + d] is written when ``has_z`` (like z, in a wider array).
         dA_part (b, NB, d), dD_part (b, d), dbias_part (b, d): written, the caller sums them over b.
-        dB_part, dC_part (g, b, l, NB): written; the caller sums them over the g channel groups.
+        dB_part, db_off: dB_part[g, b, t, db_off : db_off + NB] is written (g channel groups), the caller sums
+            over g; dC_part, dc_off likewise (they may be one array).
         Scratch of each of the p = get_num_threads() threads for the work item it runs (b g items: g =
         dB_part.shape[0] channel groups per batch row), indexed by the channel within the item's group (at
         most m = Hs.shape[3] channels): dts, ys (p, T, m) one chunk's Δ and y (then dy); Hs (p, T + 1, NB, m)
@@ -315,6 +330,7 @@ def scan_bwd(
     groups = dB_part.shape[0]
     zero = u.dtype.type(0.0)
     one = u.dtype.type(1.0)
+    zo, dzo = np.uint64(z_off), np.uint64(dz_off)
     for item in prange(groups * bsz):
         g = item // bsz
         b = item - g * bsz
@@ -354,8 +370,8 @@ def scan_bwd(
                 for c in range(c_lo, c_hi):
                     ys[w, s, c - c_lo] = D[c] * u[b, t, c]
                 for i in range(NB):
-                    bi = B[b, t, i]
-                    ci = C[b, t, i]
+                    bi = B[b, t, b_off + i]
+                    ci = C[b, t, c_off + i]
                     for c in range(c_lo, c_hi):
                         j = c - c_lo
                         dt = dts[w, s, j]
@@ -371,9 +387,9 @@ def scan_bwd(
                 if has_z:
                     for c in range(c_lo, c_hi):
                         j = c - c_lo
-                        zz = z[b, t, c]
+                        zz = z[b, t, zo + c]
                         sg = fast_sigmoid(zz)
-                        dz[b, t, c] = dout[b, t, c] * ys[w, s, j] * sg * (one + zz * (one - sg))
+                        dz[b, t, dzo + c] = dout[b, t, c] * ys[w, s, j] * sg * (one + zz * (one - sg))
                         ys[w, s, j] = dout[b, t, c] * zz * sg
                 else:
                     for c in range(c_lo, c_hi):
@@ -386,8 +402,8 @@ def scan_bwd(
                     sb[w, c - c_lo] = zero  # Σ_n dh_t B_t
                     sa[w, c - c_lo] = zero  # Σ_n dh_t h_{t-1} Ā_t A
                 for i in range(NB):
-                    bi = B[b, t, i]
-                    ci = C[b, t, i]
+                    bi = B[b, t, b_off + i]
+                    ci = C[b, t, c_off + i]
                     dbi = zero
                     dci = zero
                     for c in range(c_lo, c_hi):
@@ -403,8 +419,8 @@ def scan_bwd(
                         sa[w, j] += q * At[i, c]
                         dA_part[b, i, c] += q * dt
                         dhs[w, i, j] = dhi * e
-                    dB_part[g, b, t, i] = dbi
-                    dC_part[g, b, t, i] = dci
+                    dB_part[g, b, t, db_off + i] = dbi
+                    dC_part[g, b, t, dc_off + i] = dci
                 for c in range(c_lo, c_hi):
                     j = c - c_lo
                     ut = u[b, t, c]
@@ -421,17 +437,22 @@ def scan_bwd(
 
 
 @_jit(parallel=True)
-def conv_fwd(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, silu: bool, out: np.ndarray) -> None:
+def conv_fwd(
+    x: np.ndarray, x_off: int, weight: np.ndarray, bias: np.ndarray, silu: bool, out: np.ndarray
+) -> None:
     """Causal depthwise convolution, optionally followed by SiLU, vectorised over channels.
 
-    out[b, t, c] = act(bias[c] + sum_k weight[k, c] x[b, t - (w - 1) + k, c]), x = 0 before the start.
+    out[b, t, c] = act(bias[c] + sum_k weight[k, c] x[b, t - (w - 1) + k, x_off + c]), x = 0 before the start.
 
     Args:
-        x: (b, l, d). weight: (w, d) (transposed, so that a tap is contiguous over channels). bias: (d,).
+        x, x_off: the input is x[:, :, x_off : x_off + d] (x may be wider: the (b, l, 2d) in_proj output).
+        weight: (w, d) (transposed, so that a tap is contiguous over channels). bias: (d,).
         out: (b, l, d), written.
     """
-    bsz, l, d = x.shape
+    bsz, l, _ = out.shape
+    d = np.uint64(out.shape[2])  # unsigned channel indices: see the module doc
     w = weight.shape[0]
+    xo = np.uint64(x_off)
     for bt in prange(bsz * l):
         b = bt // l
         t = bt - b * l
@@ -439,7 +460,7 @@ def conv_fwd(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, silu: bool, ou
             out[b, t, c] = bias[c]
         for k in range(max(0, w - 1 - t), w):
             for c in range(d):
-                out[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, c]
+                out[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, xo + c]
         if silu:
             for c in range(d):
                 out[b, t, c] *= fast_sigmoid(out[b, t, c])
@@ -448,11 +469,13 @@ def conv_fwd(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, silu: bool, ou
 @_jit(parallel=True)
 def conv_bwd(
     x: np.ndarray,
+    x_off: int,
     weight: np.ndarray,
     bias: np.ndarray,
     silu: bool,
     dout: np.ndarray,
     dx: np.ndarray,
+    dx_off: int,
     dweight_part: np.ndarray,
     dbias_part: np.ndarray,
     gp: np.ndarray,
@@ -460,17 +483,19 @@ def conv_bwd(
     """Backward of :func:`conv_fwd`, one work item per batch row.
 
     Args:
-        x, weight, bias, silu: as :func:`conv_fwd`.
+        x, x_off, weight, bias, silu: as :func:`conv_fwd`.
         dout: (b, l, d).
-        dx: (b, l, d), written.
+        dx, dx_off: dx[:, :, dx_off : dx_off + d] is written.
         dweight_part (b, w, d), dbias_part (b, d): written; the caller sums them over b.
         gp: scratch (b, l, d) for the gradient at the pre-activation (with SiLU the pre-activation is
             recomputed: cheaper than keeping it).
     """
-    bsz, l, d = x.shape
+    bsz, l, _ = dout.shape
+    d = np.uint64(dout.shape[2])  # unsigned channel indices: see the module doc
     w = weight.shape[0]
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
+    xo, dxo = np.uint64(x_off), np.uint64(dx_off)
     for b in prange(bsz):
         for t in range(l):
             if silu:
@@ -478,7 +503,7 @@ def conv_bwd(
                     gp[b, t, c] = bias[c]
                 for k in range(max(0, w - 1 - t), w):
                     for c in range(d):
-                        gp[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, c]
+                        gp[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, xo + c]
                 for c in range(d):
                     sig = fast_sigmoid(gp[b, t, c])
                     gp[b, t, c] = dout[b, t, c] * sig * (one + gp[b, t, c] * (one - sig))
@@ -492,11 +517,11 @@ def conv_bwd(
             dbias_part[b, c] = zero
         for t in range(l):
             for c in range(d):
-                dx[b, t, c] = zero
+                dx[b, t, dxo + c] = zero
                 dbias_part[b, c] += gp[b, t, c]
             # out[t'] reads x[t] through tap k when t' = t + (w - 1) - k
             for k in range(max(0, w - l + t), w):
                 tp = t + (w - 1) - k
                 for c in range(d):
-                    dx[b, t, c] += weight[k, c] * gp[b, tp, c]
-                    dweight_part[b, k, c] += gp[b, tp, c] * x[b, t, c]
+                    dx[b, t, dxo + c] += weight[k, c] * gp[b, tp, c]
+                    dweight_part[b, k, c] += gp[b, tp, c] * x[b, t, xo + c]

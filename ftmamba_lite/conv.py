@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fused_scan import numba_kernels
+from .fused_scan import empty, numba_kernels
 
 __all__ = ["causal_conv1d", "causal_conv1d_ref", "conv_backend"]
 
@@ -77,8 +77,8 @@ class _NumbaConv(torch.autograd.Function):
         x_ = x.transpose(1, 2).contiguous()  # (b, d, l) -> (b, l, d)
         w_ = weight.t().contiguous()  # (d, w) -> (w, d)
         bias_ = bias.contiguous() if bias is not None else x.new_zeros(x.shape[1])
-        out = torch.empty_like(x_)
-        kernels.conv_fwd(x_.numpy(), w_.numpy(), bias_.numpy(), silu, out.numpy())
+        out = empty(x_, *x_.shape)
+        kernels.conv_fwd(x_.numpy(), 0, w_.numpy(), bias_.numpy(), silu, out.numpy())
         ctx.save_for_backward(x_, w_, bias_)
         ctx.silu, ctx.has_bias = silu, bias is not None
         return out.transpose(1, 2)  # (b, l, d) -> (b, d, l)
@@ -89,11 +89,11 @@ class _NumbaConv(torch.autograd.Function):
 
         x_, w_, bias_ = ctx.saved_tensors
         b, _, d = x_.shape
-        dx, gp = torch.empty_like(x_), torch.empty_like(x_)
-        dw_part, db_part = x_.new_empty(b, w_.shape[0], d), x_.new_empty(b, d)
+        dx, gp = empty(x_, *x_.shape), empty(x_, *x_.shape)
+        dw_part, db_part = empty(x_, b, w_.shape[0], d), empty(x_, b, d)
         kernels.conv_bwd(
-            x_.numpy(), w_.numpy(), bias_.numpy(), ctx.silu, dout.transpose(1, 2).contiguous().numpy(),
-            dx.numpy(), dw_part.numpy(), db_part.numpy(), gp.numpy(),
+            x_.numpy(), 0, w_.numpy(), bias_.numpy(), ctx.silu, dout.transpose(1, 2).contiguous().numpy(),
+            dx.numpy(), 0, dw_part.numpy(), db_part.numpy(), gp.numpy(),
         )  # fmt: skip
         dbias = db_part.sum(0) if ctx.has_bias else None
         return dx.transpose(1, 2), dw_part.sum(0).t(), dbias, None  # (b, l, d) -> (b, d, l); (w, d) -> (d, w)

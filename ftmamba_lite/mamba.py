@@ -23,11 +23,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .conv import causal_conv1d
-from .ssm import selective_scan
+from .mamba_inner import mamba_inner
 
 __all__ = ["MambaLayer", "MambaEmbedder"]
 
@@ -100,28 +98,18 @@ class MambaLayer(nn.Module):
                 f"MambaLayer expects (batch, length, d_model={self.d_model}), "
                 f"got {tuple(hidden_states.shape)}"
             )
-        b, l, _ = hidden_states.shape
-        xz = self.in_proj(hidden_states).transpose(1, 2)  # (b, l, 2 d_in) -> (b, 2 d_in, l)
-        x, z = xz.chunk(2, dim=1)  # 2 x (b, d_in, l)
-        x = causal_conv1d(
-            x, self.conv1d.weight.squeeze(1), self.conv1d.bias, activation="silu"
-        )  # (b, d_in, l)
-        x_dbl = self.x_proj(x.transpose(1, 2))  # (b, l, r + 2n)
-        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # (b, l, d_in) -> (b, d_in, l)
-        A = -torch.exp(self.A_log.float())  # (d_in, n)
-        y = selective_scan(
-            x,
-            delta,
-            A,
-            B.transpose(1, 2),  # (b, n, l)
-            C.transpose(1, 2),  # (b, n, l)
+        xz = self.in_proj(hidden_states)  # (b, l, 2 d_in)
+        y = mamba_inner(
+            xz,
+            self.conv1d.weight.squeeze(1),  # (d_in, 1, w) -> (d_in, w)
+            self.conv1d.bias,
+            self.x_proj.weight,
+            self.dt_proj.weight,
+            -torch.exp(self.A_log.float()),  # A (d_in, n), < 0
             self.D.float(),
-            z=z,
             delta_bias=self.dt_proj.bias.float(),
-            delta_softplus=True,
-        )  # (b, d_in, l)
-        out = self.out_proj(y.transpose(1, 2))  # (b, l, d_in) -> (b, l, d)
+        )  # (b, l, d_in)
+        out = self.out_proj(y)  # (b, l, d)
         return self.norm(out) if self.norm is not None else out
 
 

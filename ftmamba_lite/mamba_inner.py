@@ -1,0 +1,258 @@
+"""The inside of a Mamba layer, between in_proj and out_proj, as one operation (paper Figure 1(a)).
+
+Dimension letters (NOTATION.md):
+    b  batch            l  length (tokens)
+    d  d_inner (d_in)   n  d_state          r  dt_rank          w  d_conv
+
+From the in_proj output xz to the gated SSM output y, all tokens-major:
+
+    x, z     = xz[..., :d], xz[..., d:]                (b, l, 2d) -> 2 x (b, l, d)
+    x        = silu(causal_conv1d(x))                  (b, l, d)
+    Δ, B, C  = split(x W_x^T, [r, n, n])               (b, l, r + 2n)      x_proj
+    delta    = Δ W_Δ^T                                 (b, l, d)           dt_proj (its bias goes to the scan)
+    y        = SSM(x, delta, A, B, C, D) ⊙ silu(z)     (b, l, d)           softplus(delta + bias) in the scan
+
+Written as separate operations (:func:`mamba_inner_ref`), autograd stores and copies the pieces in other
+layouts: the convolution and the scan want x and z contiguous, so the halves of xz are copied in the forward,
+and the backward concatenates dx and dz into a (b, 2d, l) tensor that in_proj's backward then copies back to
+(b, l, 2d). mamba-ssm fuses the same stretch for the same reason (``mamba_inner_fn``). :func:`mamba_inner`
+runs it as one ``torch.autograd.Function`` on the numba kernels, which read x and z, and B and C, where they
+lie (an array and a column offset) and write dx and dz straight into one (b, l, 2d) gradient; x_proj and
+dt_proj stay matrix products, with their gradients written out by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .conv import causal_conv1d, causal_conv1d_ref
+from .fused_scan import _bwd_scratch, _groups, empty, numba_kernels
+from .ssm import selective_scan, selective_scan_ref
+
+__all__ = ["mamba_inner", "mamba_inner_ref", "inner_backend"]
+
+
+def _check(
+    xz: Tensor,
+    conv_weight: Tensor,
+    conv_bias: Tensor | None,
+    x_proj_weight: Tensor,
+    dt_proj_weight: Tensor,
+    A: Tensor,
+    D: Tensor | None,
+    delta_bias: Tensor | None,
+) -> None:
+    if xz.dim() != 3 or xz.shape[-1] % 2:
+        raise ValueError(f"xz must be (batch, length, 2 * d_inner), got shape {tuple(xz.shape)}")
+    d = xz.shape[-1] // 2
+    if A.dim() != 2 or A.shape[0] != d:
+        raise ValueError(f"A must be (d_inner={d}, d_state), got shape {tuple(A.shape)}")
+    r, n = dt_proj_weight.shape[-1], A.shape[1]
+    expected = {
+        "conv_weight": (conv_weight, (d, conv_weight.shape[-1])),
+        "x_proj_weight": (x_proj_weight, (r + 2 * n, d)),
+        "dt_proj_weight": (dt_proj_weight, (d, r)),
+        "conv_bias": (conv_bias, (d,)),
+        "D": (D, (d,)),
+        "delta_bias": (delta_bias, (d,)),
+    }
+    for name, (t, shape) in expected.items():
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(
+                f"{name} must have shape {shape} for d_inner={d}, dt_rank={r}, d_state={n}; "
+                f"got {tuple(t.shape)}"
+            )
+
+
+def _composite(
+    xz: Tensor,
+    conv_weight: Tensor,
+    conv_bias: Tensor | None,
+    x_proj_weight: Tensor,
+    dt_proj_weight: Tensor,
+    A: Tensor,
+    D: Tensor | None,
+    delta_bias: Tensor | None,
+    conv: Any,
+    scan: Any,
+) -> Tensor:
+    """The module doc's equations as separate operations, with the given convolution and scan."""
+    r, n = dt_proj_weight.shape[1], A.shape[1]
+    x, z = xz.transpose(1, 2).chunk(2, dim=1)  # (b, l, 2d) -> 2 x (b, d, l)
+    x = conv(x, conv_weight, conv_bias, "silu")  # (b, d, l)
+    x_dbl = F.linear(x.transpose(1, 2), x_proj_weight)  # (b, l, r + 2n)
+    dt, B, C = torch.split(x_dbl, [r, n, n], dim=-1)
+    delta = F.linear(dt, dt_proj_weight).transpose(1, 2)  # (b, l, d) -> (b, d, l)
+    y = scan(x, delta, A, B.transpose(1, 2), C.transpose(1, 2), D, z, delta_bias, True)  # B, C (b, n, l)
+    return y.transpose(1, 2)  # (b, d, l) -> (b, l, d)
+
+
+def mamba_inner_ref(
+    xz: Tensor,
+    conv_weight: Tensor,
+    conv_bias: Tensor | None,
+    x_proj_weight: Tensor,
+    dt_proj_weight: Tensor,
+    A: Tensor,
+    D: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+) -> Tensor:
+    """Reference: the module doc's equations with :func:`causal_conv1d_ref` and :func:`selective_scan_ref`.
+
+    Args:
+        xz: in_proj's output (b, l, 2d), x in the first half of the last dimension, z in the second.
+        conv_weight: (d, w). conv_bias: (d,) or None.
+        x_proj_weight: (r + 2n, d). dt_proj_weight: (d, r).
+        A: (d, n). D: (d,) or None. delta_bias: (d,) or None (dt_proj's bias).
+
+    Returns:
+        y (b, l, d), the gated SSM output that out_proj reads.
+    """
+    _check(xz, conv_weight, conv_bias, x_proj_weight, dt_proj_weight, A, D, delta_bias)
+    args = (xz, conv_weight, conv_bias, x_proj_weight, dt_proj_weight, A, D, delta_bias)
+    return _composite(*args, conv=causal_conv1d_ref, scan=selective_scan_ref)
+
+
+def inner_backend(device: torch.device | str = "cpu", d_state: int = 16) -> str:
+    """What :func:`mamba_inner` runs for tensors on ``device``: "numba" (one fused operation) or "composite"
+    (the separate operations, each dispatched to its fastest implementation: mamba-ssm and causal-conv1d on
+    CUDA). The fused operation needs the numba kernels and d_state <= 16, their state block."""
+    kernels = numba_kernels()
+    if torch.device(device).type == "cpu" and kernels is not None and d_state <= kernels.NB:
+        return "numba"
+    return "composite"
+
+
+class _NumbaInner(torch.autograd.Function):
+    """:func:`mamba_inner` on the numba kernels; arguments as :func:`mamba_inner_ref`, all present."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xz: Tensor,
+        conv_weight: Tensor,
+        conv_bias: Tensor,
+        x_proj_weight: Tensor,
+        dt_proj_weight: Tensor,
+        A: Tensor,
+        D: Tensor,
+        delta_bias: Tensor,
+        save: bool,
+    ) -> Tensor:
+        from . import _scan_kernels as kernels
+
+        b, l, d2 = xz.shape
+        d, r, n, nb = d2 // 2, dt_proj_weight.shape[1], A.shape[1], kernels.NB
+        xz = xz.contiguous()
+        w_t = conv_weight.t().contiguous()  # (d, w) -> (w, d): a tap is contiguous over channels
+        x = empty(xz, b, l, d)
+        kernels.conv_fwd(xz.numpy(), 0, w_t.numpy(), conv_bias.numpy(), True, x.numpy())  # x: first half
+        x_dbl = F.linear(x, x_proj_weight)  # (b, l, r + 2n)
+        delta = empty(xz, b, l, d)
+        torch.mm(x_dbl.view(b * l, -1)[:, :r], dt_proj_weight.t(), out=delta.view(b * l, d))  # dt_proj
+        if n == nb:  # B and C are read inside x_dbl
+            B_, b_off, C_, c_off = x_dbl, r, x_dbl, r + n
+        else:  # zero-padded to the kernels' NB states (padded states stay 0)
+            B_, b_off = F.pad(x_dbl[..., r : r + n], (0, nb - n)), 0  # (b, l, NB)
+            C_, c_off = F.pad(x_dbl[..., r + n :], (0, nb - n)), 0  # (b, l, NB)
+        At = F.pad(A, (0, nb - n)).t().contiguous()  # (d, n) -> (NB, d)
+        items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-l // kernels.T)
+        ckpt = empty(xz, b, chunks - 1, nb, d) if save and chunks > 1 else empty(xz, 1, 1, nb, 1)
+        y = empty(xz, b, l, d)
+        # z is read in the second half of xz
+        kernels.scan_fwd(
+            x.numpy(), delta.numpy(), delta_bias.numpy(), True, At.numpy(), B_.numpy(), b_off,
+            C_.numpy(), c_off, D.numpy(), xz.numpy(), d, True, save, y.numpy(), ckpt.numpy(),
+            empty(xz, items, d).numpy(), empty(xz, items, nb, d).numpy(),
+        )  # fmt: skip
+        if save:
+            ctx.save_for_backward(xz, w_t, conv_bias, x_proj_weight, dt_proj_weight, At, D, delta_bias,
+                                  x, x_dbl, delta, B_, C_, ckpt)  # fmt: skip
+            ctx.offsets = (n, b_off, c_off)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
+        from . import _scan_kernels as kernels
+
+        (xz, w_t, conv_bias, x_proj_weight, dt_proj_weight, At, D, delta_bias,
+         x, x_dbl, delta, B_, C_, ckpt) = ctx.saved_tensors  # fmt: skip
+        n, b_off, c_off = ctx.offsets
+        b, l, d = x.shape
+        r, nb = dt_proj_weight.shape[1], kernels.NB
+        groups, scratch = _bwd_scratch(x, b, d)
+        dy = dy.contiguous()
+        dxz = empty(x, b, l, 2 * d)  # dx into the first half (convolution), dz into the second (scan)
+        du, ddelta = empty(x, b, l, d), empty(x, b, l, d)
+        dA_part, dD_part, dbias_part = empty(x, b, nb, d), empty(x, b, d), empty(x, b, d)
+        dBC = empty(x, groups, b, l, B_.shape[-1])  # dB and dC at B's and C's places, per channel group
+        if n == nb:
+            dB_, db_off, dC_, dc_off = dBC, b_off, dBC, c_off
+        else:
+            dB_, db_off, dC_, dc_off = dBC, 0, empty(x, *dBC.shape), 0
+        # dz is written into the second half of dxz, dB and dC at their places in dBC
+        kernels.scan_bwd(
+            x.numpy(), delta.numpy(), delta_bias.numpy(), True, At.numpy(), B_.numpy(), b_off,
+            C_.numpy(), c_off, D.numpy(), xz.numpy(), d, True, ckpt.numpy(), dy.numpy(), du.numpy(),
+            ddelta.numpy(), dxz.numpy(), d, dA_part.numpy(), dD_part.numpy(), dbias_part.numpy(),
+            dB_.numpy(), db_off, dC_.numpy(), dc_off, *scratch,
+        )  # fmt: skip
+        # dt_proj and x_proj backward: ddelta (b l, d) -> dΔ (b l, r); dx_dbl = [dΔ, dB, dC] (b l, r + 2n)
+        ddelta2, x_dbl2 = ddelta.view(b * l, d), x_dbl.view(b * l, -1)  # (b, l, .) -> (b l, .)
+        d_dt_proj = ddelta2.t() @ x_dbl2[:, :r]  # (d, r)
+        if n == nb:
+            dx_dbl = (dBC.sum(0) if groups > 1 else dBC[0]).view(b * l, r + 2 * n)  # (b, l, r+2n) -> (b l, .)
+            dx_dbl[:, :r] = ddelta2 @ dt_proj_weight
+        else:
+            dB, dC = dB_.sum(0)[..., :n], dC_.sum(0)[..., :n]  # (b, l, n) each
+            dx_dbl = torch.cat([ddelta2 @ dt_proj_weight, dB.reshape(b * l, n), dC.reshape(b * l, n)], dim=1)
+        d_x_proj = dx_dbl.t() @ x.view(b * l, d)  # (r + 2n, d)
+        du.view(b * l, d).addmm_(dx_dbl, x_proj_weight)  # x feeds the scan and x_proj
+        dw_part, db_part, gp = empty(x, b, w_t.shape[0], d), empty(x, b, d), empty(x, b, l, d)
+        kernels.conv_bwd(
+            xz.numpy(), 0, w_t.numpy(), conv_bias.numpy(), True, du.numpy(), dxz.numpy(), 0, dw_part.numpy(),
+            db_part.numpy(), gp.numpy(),
+        )  # fmt: skip
+        return (
+            dxz,
+            dw_part.sum(0).t(),  # (w, d) -> (d, w)
+            db_part.sum(0),
+            d_x_proj,
+            d_dt_proj,
+            dA_part.sum(0)[:n].t(),  # (NB, d) -> (d, n)
+            dD_part.sum(0),
+            dbias_part.sum(0),
+            None,
+        )
+
+
+def mamba_inner(
+    xz: Tensor,
+    conv_weight: Tensor,
+    conv_bias: Tensor | None,
+    x_proj_weight: Tensor,
+    dt_proj_weight: Tensor,
+    A: Tensor,
+    D: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+) -> Tensor:
+    """What the Mamba layer runs between in_proj and out_proj; arguments, shapes and numbers as
+    :func:`mamba_inner_ref`, implementation from :func:`inner_backend`.
+
+    Returns y (b, l, d) in xz's dtype (computed in float64 for float64 inputs, float32 otherwise); the fused
+    path returns it contiguous, so out_proj reads it without a copy.
+    """
+    _check(xz, conv_weight, conv_bias, x_proj_weight, dt_proj_weight, A, D, delta_bias)
+    args = (xz, conv_weight, conv_bias, x_proj_weight, dt_proj_weight, A, D, delta_bias)
+    if inner_backend(xz.device, A.shape[1]) == "composite":
+        return _composite(*args, conv=causal_conv1d, scan=selective_scan)
+    dtype = torch.float64 if xz.dtype == torch.float64 else torch.float32
+    d = A.shape[0]
+    zeros = xz.new_zeros(d, dtype=dtype)
+    tensors = [t.to(dtype) if t is not None else zeros for t in args]
+    save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args)
+    return _NumbaInner.apply(*tensors, save).to(xz.dtype)
