@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fused_scan import empty, numba_kernels
+from .fused_scan import _buffer, numba_kernels
 
 __all__ = ["causal_conv1d", "causal_conv1d_ref", "conv_backend"]
 
@@ -77,7 +77,7 @@ class _NumbaConv(torch.autograd.Function):
         x_ = x.transpose(1, 2).contiguous()  # (b, d, l) -> (b, l, d)
         w_ = weight.t().contiguous()  # (d, w) -> (w, d)
         bias_ = bias.contiguous() if bias is not None else x.new_zeros(x.shape[1])
-        out = empty(x_, *x_.shape)
+        out = _buffer(x_, *x_.shape)
         kernels.conv_fwd(x_.numpy(), 0, w_.numpy(), bias_.numpy(), silu, out.numpy())
         ctx.save_for_backward(x_, w_, bias_)
         ctx.silu, ctx.has_bias = silu, bias is not None
@@ -89,8 +89,8 @@ class _NumbaConv(torch.autograd.Function):
 
         x_, w_, bias_ = ctx.saved_tensors
         b, _, d = x_.shape
-        dx, gp = empty(x_, *x_.shape), empty(x_, *x_.shape)
-        dw_part, db_part = empty(x_, b, w_.shape[0], d), empty(x_, b, d)
+        dx, gp = _buffer(x_, *x_.shape), _buffer(x_, *x_.shape)
+        dw_part, db_part = _buffer(x_, b, w_.shape[0], d), _buffer(x_, b, d)
         kernels.conv_bwd(
             x_.numpy(), 0, w_.numpy(), bias_.numpy(), ctx.silu, dout.transpose(1, 2).contiguous().numpy(),
             dx.numpy(), 0, dw_part.numpy(), db_part.numpy(), gp.numpy(),

@@ -119,7 +119,7 @@ def _groups(b: int, d: int, threads: int) -> int:
     return max(1, min(d, -(-4 * threads // b)))
 
 
-def empty(like: Tensor, *shape: int) -> Tensor:
+def _buffer(like: Tensor, *shape: int) -> Tensor:
     """An uninitialised CPU tensor of ``shape`` in ``like``'s dtype (float32 or float64), for the kernels'
     outputs and scratch.
 
@@ -139,7 +139,7 @@ def _bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, list[np.ndarray]]:
     groups = _groups(b, d, threads)
     m = -(-d // groups)  # channels of the widest group
     shapes = [(steps, m), (steps, m), (steps + 1, nb, m), (steps, nb, m), (nb, m), (nb, m), (m,), (m,)]
-    return groups, [empty(like, threads, *shape).numpy() for shape in shapes]
+    return groups, [_buffer(like, threads, *shape).numpy() for shape in shapes]
 
 
 def _tokens_major(t: Tensor) -> Tensor:
@@ -181,11 +181,11 @@ class _NumbaScan(torch.autograd.Function):
         B_ = F.pad(B.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
         C_ = F.pad(C.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
         D_ = D.contiguous() if D is not None else u.new_zeros(d)
-        z_ = _tokens_major(z) if z is not None else empty(u, 1, 1, 1)  # placeholder, unread
+        z_ = _tokens_major(z) if z is not None else _buffer(u, 1, 1, 1)  # placeholder, unread
         items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-u_.shape[1] // kernels.T)
-        ckpt = empty(u, b, chunks - 1, nb, d) if save and chunks > 1 else empty(u, 1, 1, nb, 1)
-        out = empty(u, *u_.shape)
-        dtrow, hs = empty(u, items, d), empty(u, items, nb, d)
+        ckpt = _buffer(u, b, chunks - 1, nb, d) if save and chunks > 1 else _buffer(u, 1, 1, nb, 1)
+        out = _buffer(u, *u_.shape)
+        dtrow, hs = _buffer(u, items, d), _buffer(u, items, nb, d)
         kernels.scan_fwd(
             u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, At.numpy(), B_.numpy(), 0,
             C_.numpy(), 0, D_.numpy(), z_.numpy(), 0, z is not None, save, out.numpy(), ckpt.numpy(),
@@ -203,10 +203,10 @@ class _NumbaScan(torch.autograd.Function):
         b, l, d = u_.shape
         nb = kernels.NB
         groups, scratch = _bwd_scratch(u_, b, d)
-        du, ddelta = empty(u_, b, l, d), empty(u_, b, l, d)
-        dz = empty(u_, b, l, d) if has_z else empty(u_, 1, 1, 1)
-        dA_part, dD_part, dbias_part = empty(u_, b, nb, d), empty(u_, b, d), empty(u_, b, d)
-        dB_part, dC_part = empty(u_, groups, b, l, nb), empty(u_, groups, b, l, nb)
+        du, ddelta = _buffer(u_, b, l, d), _buffer(u_, b, l, d)
+        dz = _buffer(u_, b, l, d) if has_z else _buffer(u_, 1, 1, 1)
+        dA_part, dD_part, dbias_part = _buffer(u_, b, nb, d), _buffer(u_, b, d), _buffer(u_, b, d)
+        dB_part, dC_part = _buffer(u_, groups, b, l, nb), _buffer(u_, groups, b, l, nb)
         kernels.scan_bwd(
             u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, At.numpy(), B_.numpy(), 0,
             C_.numpy(), 0, D_.numpy(), z_.numpy(), 0, has_z, ckpt.numpy(), _tokens_major(dout).numpy(),

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .conv import causal_conv1d, causal_conv1d_ref
-from .fused_scan import _bwd_scratch, _groups, empty, numba_kernels
+from .fused_scan import _buffer, _bwd_scratch, _groups, numba_kernels
 from .ssm import selective_scan, selective_scan_ref
 
 __all__ = ["mamba_inner", "mamba_inner_ref", "inner_backend"]
@@ -149,10 +149,10 @@ class _NumbaInner(torch.autograd.Function):
         d, r, n, nb = d2 // 2, dt_proj_weight.shape[1], A.shape[1], kernels.NB
         xz = xz.contiguous()
         w_t = conv_weight.t().contiguous()  # (d, w) -> (w, d): a tap is contiguous over channels
-        x = empty(xz, b, l, d)
+        x = _buffer(xz, b, l, d)
         kernels.conv_fwd(xz.numpy(), 0, w_t.numpy(), conv_bias.numpy(), True, x.numpy())  # x: first half
         x_dbl = F.linear(x, x_proj_weight)  # (b, l, r + 2n)
-        delta = empty(xz, b, l, d)
+        delta = _buffer(xz, b, l, d)
         torch.mm(x_dbl.view(b * l, -1)[:, :r], dt_proj_weight.t(), out=delta.view(b * l, d))  # dt_proj
         if n == nb:  # B and C are read inside x_dbl
             B_, b_off, C_, c_off = x_dbl, r, x_dbl, r + n
@@ -161,13 +161,13 @@ class _NumbaInner(torch.autograd.Function):
             C_, c_off = F.pad(x_dbl[..., r + n :], (0, nb - n)), 0  # (b, l, NB)
         At = F.pad(A, (0, nb - n)).t().contiguous()  # (d, n) -> (NB, d)
         items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-l // kernels.T)
-        ckpt = empty(xz, b, chunks - 1, nb, d) if save and chunks > 1 else empty(xz, 1, 1, nb, 1)
-        y = empty(xz, b, l, d)
+        ckpt = _buffer(xz, b, chunks - 1, nb, d) if save and chunks > 1 else _buffer(xz, 1, 1, nb, 1)
+        y = _buffer(xz, b, l, d)
         # z is read in the second half of xz
         kernels.scan_fwd(
             x.numpy(), delta.numpy(), delta_bias.numpy(), True, At.numpy(), B_.numpy(), b_off,
             C_.numpy(), c_off, D.numpy(), xz.numpy(), d, True, save, y.numpy(), ckpt.numpy(),
-            empty(xz, items, d).numpy(), empty(xz, items, nb, d).numpy(),
+            _buffer(xz, items, d).numpy(), _buffer(xz, items, nb, d).numpy(),
         )  # fmt: skip
         if save:
             ctx.save_for_backward(xz, w_t, conv_bias, x_proj_weight, dt_proj_weight, At, D, delta_bias,
@@ -186,14 +186,14 @@ class _NumbaInner(torch.autograd.Function):
         r, nb = dt_proj_weight.shape[1], kernels.NB
         groups, scratch = _bwd_scratch(x, b, d)
         dy = dy.contiguous()
-        dxz = empty(x, b, l, 2 * d)  # dx into the first half (convolution), dz into the second (scan)
-        du, ddelta = empty(x, b, l, d), empty(x, b, l, d)
-        dA_part, dD_part, dbias_part = empty(x, b, nb, d), empty(x, b, d), empty(x, b, d)
-        dBC = empty(x, groups, b, l, B_.shape[-1])  # dB and dC at B's and C's places, per channel group
+        dxz = _buffer(x, b, l, 2 * d)  # dx into the first half (convolution), dz into the second (scan)
+        du, ddelta = _buffer(x, b, l, d), _buffer(x, b, l, d)
+        dA_part, dD_part, dbias_part = _buffer(x, b, nb, d), _buffer(x, b, d), _buffer(x, b, d)
+        dBC = _buffer(x, groups, b, l, B_.shape[-1])  # dB and dC at B's and C's places, per channel group
         if n == nb:
             dB_, db_off, dC_, dc_off = dBC, b_off, dBC, c_off
         else:
-            dB_, db_off, dC_, dc_off = dBC, 0, empty(x, *dBC.shape), 0
+            dB_, db_off, dC_, dc_off = dBC, 0, _buffer(x, *dBC.shape), 0
         # dz is written into the second half of dxz, dB and dC at their places in dBC
         kernels.scan_bwd(
             x.numpy(), delta.numpy(), delta_bias.numpy(), True, At.numpy(), B_.numpy(), b_off,
@@ -212,7 +212,7 @@ class _NumbaInner(torch.autograd.Function):
             dx_dbl = torch.cat([ddelta2 @ dt_proj_weight, dB.reshape(b * l, n), dC.reshape(b * l, n)], dim=1)
         d_x_proj = dx_dbl.t() @ x.view(b * l, d)  # (r + 2n, d)
         du.view(b * l, d).addmm_(dx_dbl, x_proj_weight)  # x feeds the scan and x_proj
-        dw_part, db_part, gp = empty(x, b, w_t.shape[0], d), empty(x, b, d), empty(x, b, l, d)
+        dw_part, db_part, gp = _buffer(x, b, w_t.shape[0], d), _buffer(x, b, d), _buffer(x, b, l, d)
         kernels.conv_bwd(
             xz.numpy(), 0, w_t.numpy(), conv_bias.numpy(), True, du.numpy(), dxz.numpy(), 0, dw_part.numpy(),
             db_part.numpy(), gp.numpy(),
