@@ -10,8 +10,10 @@ Dimension letters (NOTATION.md):
 
 Layouts, all C-contiguous, float32 or float64 (one compiled version per dtype, compiled on first use):
     u, delta, z, out, Δ and their gradients   (b, l, d)   tokens-major, as the model's projections produce
+                                                          (z and dz may lie at an offset in a (b, l, 2d) one)
     A, as At                                  (NB, d)     transposed: a state row is contiguous over channels
-    B, C                                      (b, l, NB)  one step's state vector is contiguous
+    B, C                                      (b, l, NB)  one step's state vector is contiguous; or read at a
+                                                          column offset inside a wider (b, l, .) array
     D, delta_bias                             (d,)
 
 Both kernels run step by step over the channels of a work item (a batch row, or a group of its channels): at

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from .conv import causal_conv1d, causal_conv1d_ref
 from .fused_scan import _buffer, _bwd_scratch, _groups, numba_kernels
-from .ssm import selective_scan, selective_scan_ref
+from .ssm import check_shapes, selective_scan, selective_scan_ref
 
 __all__ = ["mamba_inner", "mamba_inner_ref", "inner_backend"]
 
@@ -60,12 +60,7 @@ def _check(
         "D": (D, (d,)),
         "delta_bias": (delta_bias, (d,)),
     }
-    for name, (t, shape) in expected.items():
-        if t is not None and tuple(t.shape) != shape:
-            raise ValueError(
-                f"{name} must have shape {shape} for d_inner={d}, dt_rank={r}, d_state={n}; "
-                f"got {tuple(t.shape)}"
-            )
+    check_shapes(expected, f"for d_inner={d}, dt_rank={r}, d_state={n}")
 
 
 def _composite(

@@ -42,6 +42,7 @@ __all__ = [
     "selective_scan_ref",
     "discretize",
     "check_scan_inputs",
+    "check_shapes",
     "mamba_ssm_available",
 ]
 
@@ -71,12 +72,15 @@ def check_scan_inputs(
         "z": (z, (b, d, l)),
         "delta_bias": (delta_bias, (d,)),
     }
+    check_shapes(expected, f"for u of shape {(b, d, l)} and A of shape {(d, n)}")
+
+
+def check_shapes(expected: dict[str, tuple[Tensor | None, tuple[int, ...]]], context: str) -> None:
+    """Raise a ValueError naming the first given tensor of ``expected`` (name: (tensor or None, shape)) whose
+    shape differs; ``context`` says what the shapes follow from."""
     for name, (tensor, shape) in expected.items():
         if tensor is not None and tuple(tensor.shape) != shape:
-            raise ValueError(
-                f"{name} must have shape {shape} for u of shape {(b, d, l)} and A of shape {(d, n)}, "
-                f"got {tuple(tensor.shape)}"
-            )
+            raise ValueError(f"{name} must have shape {shape} {context}, got {tuple(tensor.shape)}")
 
 
 def discretize(

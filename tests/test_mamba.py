@@ -4,9 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftmamba_lite.conv import causal_conv1d_ref
 from ftmamba_lite.mamba import MambaEmbedder, MambaLayer
-from ftmamba_lite.ssm import selective_scan_ref
+from ftmamba_lite.mamba_inner import mamba_inner_ref
 from ftmamba_lite.transformer import TransformerEmbedder
 
 
@@ -55,18 +54,19 @@ def test_initialisation_follows_mamba_ssm():
 
 
 def reference_forward(layer: MambaLayer, u: torch.Tensor) -> torch.Tensor:
-    """Figure 1(a) written out with the plain reference ops."""
+    """Figure 1(a) written out with the plain reference ops (the inside: :func:`mamba_inner_ref`)."""
     xz = u @ layer.in_proj.weight.T  # (b, l, 2 d_in)
-    x, z = xz.transpose(1, 2).chunk(2, dim=1)
-    x = causal_conv1d_ref(x, layer.conv1d.weight[:, 0], layer.conv1d.bias, "silu")
-    dt, B, C = torch.split(x.transpose(1, 2) @ layer.x_proj.weight.T, [layer.dt_rank, 4, 4], dim=-1)
-    delta = (dt @ layer.dt_proj.weight.T).transpose(1, 2)
-    y = selective_scan_ref(
-        x, delta, -torch.exp(layer.A_log), B.mT, C.mT, layer.D, z, layer.dt_proj.bias, delta_softplus=True
-    )
-    return F.layer_norm(
-        y.transpose(1, 2) @ layer.out_proj.weight.T, (u.shape[-1],), layer.norm.weight, layer.norm.bias
-    )
+    y = mamba_inner_ref(
+        xz,
+        layer.conv1d.weight[:, 0],
+        layer.conv1d.bias,
+        layer.x_proj.weight,
+        layer.dt_proj.weight,
+        -torch.exp(layer.A_log),
+        layer.D,
+        layer.dt_proj.bias,
+    )  # (b, l, d_in)
+    return F.layer_norm(y @ layer.out_proj.weight.T, (u.shape[-1],), layer.norm.weight, layer.norm.bias)
 
 
 @pytest.mark.parametrize("length", [1, 7, 21])
