@@ -122,6 +122,9 @@ def test_04_training_panel_train_button(lab_page: LabPage) -> None:
     )
 
     panel_area = panel.bounding_box()
+    # Run All already trained once, so the status reads "Done. <that run>" before the click and for the moment
+    # the click takes to reach the kernel: only a status other than this one can tell that the new run ended.
+    status_before = page.locator(".ftm-status").text_content() or ""
     lab_page.record(".ftm-train")
     train.click()
     clicked = time.monotonic()
@@ -130,23 +133,20 @@ def test_04_training_panel_train_button(lab_page: LabPage) -> None:
     def points(sample: dict, index: int) -> int:
         return sample["points"][index] if len(sample["points"]) > index else 0
 
+    def finished() -> bool:
+        status = page.locator(".ftm-status").text_content() or ""
+        return status != status_before and "Done." in status and train.is_enabled()
+
     def training_visible() -> bool:
         samples = lab_page.recorded()
-        return any(0 < points(s, loss_index) < TRAIN_STEPS for s in samples) or "Done." in (
-            page.locator(".ftm-status").text_content() or ""
-        )
+        return any(0 < points(s, loss_index) < TRAIN_STEPS for s in samples) or finished()
 
     _wait_until(
         lab_page, training_visible, "no loss curve appeared after clicking Train and it did not finish", 120
     )
-    if "Done." not in (page.locator(".ftm-status").text_content() or ""):
+    if not finished():
         lab_page.screenshot("training", clip=panel_area)  # the browser is busy redrawing: no waiting
-    _wait_until(
-        lab_page,
-        lambda: "Done." in (page.locator(".ftm-status").text_content() or "") and train.is_enabled(),
-        "training did not finish",
-        timeout_s=180,
-    )
+    _wait_until(lab_page, finished, "training did not finish", timeout_s=180)
     print(f"{lab_page.name}: training shown in the page {time.monotonic() - clicked:.0f} s after the click")
     page.wait_for_timeout(1000)  # the last redraws of the figure and the progress bar
     samples = lab_page.recorded(stop=True)
