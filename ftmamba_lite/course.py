@@ -1,7 +1,7 @@
 """Helpers the course notebooks share: the notebook environment and the small demonstrations they compute.
 
 * :func:`setup` -- the notebooks' setup cell: detects Colab (and turns on its custom widget manager), seeds,
-  and prints one line saying where the notebook runs.
+  caps the threads at the cores the container grants, and prints one line saying where the notebook runs.
 * :func:`impulse_response` -- the selective SSM of one channel driven by impulses (notebook 02, paper II-A).
 * :func:`work_depth` -- rounds and operations of the recurrence and of the associative scan (notebook 02).
 * :func:`token_influence` -- which output tokens a change of one input token reaches (notebook 01, the
@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from .fused_scan import available_cpus, set_num_threads
 from .ssm import mamba_ssm_available, selective_scan_ref
 
 __all__ = ["NotebookEnvironment", "impulse_response", "in_colab", "setup", "token_influence", "work_depth"]
@@ -41,29 +42,36 @@ class NotebookEnvironment:
     device: str
     torch_version: str
     seed: int
+    threads: int
 
     def __str__(self) -> str:
         return (
-            f"Running in {self.where} on {self.device} with torch {self.torch_version} "
-            f"(Python {platform.python_version()}); seed {self.seed}."
+            f"Running in {self.where} on {self.device} ({self.threads} CPU threads) with torch "
+            f"{self.torch_version} (Python {platform.python_version()}); seed {self.seed}."
         )
 
 
 def setup(seed: int = 0) -> NotebookEnvironment:
-    """The setup cell of every notebook: seed Python, numpy and torch; in Colab enable the custom widget
-    manager (third-party widgets such as plotly's FigureWidget need it there); on a GPU without mamba-ssm,
-    point to the ``cuda`` extra. Prints and returns what it found.
+    """The setup cell of every notebook: seed Python, numpy and torch; cap PyTorch's and numba's threads at
+    the cores the container grants (:func:`ftmamba_lite.fused_scan.available_cpus`: Binder shows the host's
+    cores but grants about one); in Colab enable the custom widget manager (third-party widgets such as
+    plotly's FigureWidget need it there); on a GPU without mamba-ssm, point to the ``cuda`` extra. Prints
+    and returns what it found.
     """
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global generator students may call
     torch.manual_seed(seed)
+    # fewer threads, set by the notebook or the user, stay; numba's kernels follow PyTorch's count
+    set_num_threads(min(torch.get_num_threads(), available_cpus()))
     colab = in_colab()
     if colab:
         from google.colab import output  # type: ignore[import-not-found]
 
         output.enable_custom_widget_manager()
     device = f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
-    env = NotebookEnvironment("Google Colab" if colab else "Jupyter", device, torch.__version__, seed)
+    env = NotebookEnvironment(
+        "Google Colab" if colab else "Jupyter", device, torch.__version__, seed, torch.get_num_threads()
+    )
     print(env)
     if torch.cuda.is_available() and not mamba_ssm_available():
         print(

@@ -8,7 +8,6 @@ confidence interval (Student t) per model, the form of the paper's Tables I and 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,7 +19,7 @@ from .analysis import t_quantile
 from .datasets import RecDataset, load_spotify
 from .datasets.hm import load_hm
 from .datasets.vaccine import VACCINE_GRID, load_vaccine
-from .fused_scan import set_num_threads
+from .fused_scan import available_cpus, set_num_threads
 from .metrics import metric_ceiling
 from .train import build_model, count_parameters, encode, fit, score_test_users
 
@@ -226,5 +225,6 @@ def summarize(rows: Sequence[dict] | pd.DataFrame, metrics: Sequence[str] = METR
 
 
 def default_jobs() -> int:
-    """Processes to run seeds in: one per core (a training step is small; one thread each is fastest)."""
-    return max(1, os.cpu_count() or 1)
+    """Processes to run seeds in: one per core this process may use (a training step is small; one thread
+    each is fastest), see :func:`ftmamba_lite.fused_scan.available_cpus`."""
+    return available_cpus()

@@ -31,7 +31,9 @@ Half-precision inputs are computed in float32 and the output cast back, as in ``
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -42,7 +44,15 @@ from torch import Tensor
 
 from .ssm import check_scan_inputs
 
-__all__ = ["selective_scan_fused", "scan_backend", "numba_kernels", "set_num_threads", "DISABLE_NUMBA_ENV"]
+__all__ = [
+    "selective_scan_fused",
+    "scan_backend",
+    "numba_kernels",
+    "set_num_threads",
+    "available_cpus",
+    "cgroup_cpu_quota",
+    "DISABLE_NUMBA_ENV",
+]
 
 DISABLE_NUMBA_ENV = "FTMAMBA_LITE_DISABLE_NUMBA"
 CHUNK = 64  # steps per chunk of the PyTorch path
@@ -88,6 +98,48 @@ def set_num_threads(n: int) -> None:
         import numba
 
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def cgroup_cpu_quota(root: Path | str = "/sys/fs/cgroup") -> float | None:
+    """The CPUs a cgroup quota grants this container (e.g. 1.0 on mybinder.org), or None without a quota.
+
+    Reads cgroup v2's ``cpu.max`` ("quota period", or "max period" for none), else cgroup v1's
+    ``cpu/cpu.cfs_quota_us`` and ``cpu/cpu.cfs_period_us`` (quota -1 for none), under ``root``.
+    """
+    root = Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    if quota in ("max", "-1"):
+        return None
+    try:
+        cpus = int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return cpus if cpus > 0 else None
+
+
+def available_cpus() -> int:
+    """The cores this process can use: its CPU affinity, capped by a cgroup quota (:func:`cgroup_cpu_quota`,
+    rounded down), at least 1.
+
+    Containers such as Binder's show the host's cores (``os.cpu_count()``, and so PyTorch's and numba's
+    default thread counts) but grant a fraction of one or two of them. One spinning thread per visible core
+    then spends the quota in a few milliseconds and the process waits out the rest of every period.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: no affinity call
+        cpus = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        cpus = min(cpus, math.floor(quota))
+    return max(1, cpus)
 
 
 def _step_size(delta: Tensor, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:
