@@ -229,11 +229,9 @@ WORKERS = {"scan": worker_scan, "step": worker_step, "spotify": worker_spotify, 
 
 
 def run_worker(spec: dict[str, Any]) -> None:
-    import numba
-    import torch
+    from ftmamba_lite.fused_scan import set_num_threads
 
-    torch.set_num_threads(spec.get("threads", 2))
-    numba.set_num_threads(min(spec.get("threads", 2), numba.config.NUMBA_NUM_THREADS))
+    set_num_threads(spec.get("threads", 2))  # PyTorch's and numba's, in the order that keeps both
     mem = int(spec["mem_gb"] * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     try:

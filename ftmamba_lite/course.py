@@ -45,9 +45,10 @@ class NotebookEnvironment:
     threads: int
 
     def __str__(self) -> str:
+        threads = f"{self.threads} CPU thread{'s' * (self.threads != 1)}"
         return (
-            f"Running in {self.where} on {self.device} ({self.threads} CPU threads) with torch "
-            f"{self.torch_version} (Python {platform.python_version()}); seed {self.seed}."
+            f"Running in {self.where} on {self.device} ({threads}) with torch {self.torch_version} "
+            f"(Python {platform.python_version()}); seed {self.seed}."
         )
 
 

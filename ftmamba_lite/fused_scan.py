@@ -92,36 +92,57 @@ def set_num_threads(n: int) -> None:
     """
     if n < 1:
         raise ValueError(f"the number of threads must be >= 1, got {n}")
-    torch.set_num_threads(n)
-    kernels = numba_kernels()
-    if kernels is not None:
+    if numba_kernels() is not None:
         import numba
 
+        # numba's pool starts here if it has not yet, and starting it resets the OpenMP thread count that
+        # PyTorch's own operators read to numba's pool size: so numba first, PyTorch last.
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(n)
 
 
-def cgroup_cpu_quota(root: Path | str = "/sys/fs/cgroup") -> float | None:
-    """The CPUs a cgroup quota grants this container (e.g. 1.0 on mybinder.org), or None without a quota.
+def cgroup_cpu_quota(
+    root: Path | str = "/sys/fs/cgroup", membership: Path | str = "/proc/self/cgroup"
+) -> float | None:
+    """The CPUs a cgroup quota grants this process (e.g. 1.0 on mybinder.org), or None without a quota.
 
     Reads cgroup v2's ``cpu.max`` ("quota period", or "max period" for none), else cgroup v1's
-    ``cpu/cpu.cfs_quota_us`` and ``cpu/cpu.cfs_period_us`` (quota -1 for none), under ``root``.
+    ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` (quota -1 for none) under ``root/cpu``: in the process's
+    own cgroup (named in ``membership``) and, as containers mount it, at the root.
     """
     root = Path(root)
+    own = {"v2": "", "v1": ""}  # the process's cgroup path per hierarchy, relative to its mount
     try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
+        for line in Path(membership).read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controllers == "":
+                own["v2"] = path.lstrip("/")
+            elif "cpu" in controllers.split(","):
+                own["v1"] = path.lstrip("/")
     except (OSError, ValueError):
+        pass
+    candidates = [
+        (root / own["v2"] / "cpu.max", None),
+        (root / "cpu.max", None),
+        (root / "cpu" / own["v1"] / "cpu.cfs_quota_us", root / "cpu" / own["v1"] / "cpu.cfs_period_us"),
+        (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"),
+    ]
+    for quota_file, period_file in candidates:
         try:
-            quota = (root / "cpu" / "cpu.cfs_quota_us").read_text().strip()
-            period = (root / "cpu" / "cpu.cfs_period_us").read_text().strip()
-        except OSError:
+            if period_file is None:
+                quota, period = quota_file.read_text().split()[:2]
+            else:
+                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if quota in ("max", "-1"):
             return None
-    if quota in ("max", "-1"):
-        return None
-    try:
-        cpus = int(quota) / int(period)
-    except (ValueError, ZeroDivisionError):
-        return None
-    return cpus if cpus > 0 else None
+        try:
+            cpus = int(quota) / int(period)
+        except (ValueError, ZeroDivisionError):
+            return None
+        return cpus if cpus > 0 else None
+    return None
 
 
 def available_cpus() -> int:

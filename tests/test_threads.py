@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +39,37 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 def test_cgroup_cpu_quota_reads_v2_and_v1(
     tmp_path: Path, files: dict[str, str], expected: float | None
 ) -> None:
-    assert cgroup_cpu_quota(_write(tmp_path, files)) == expected
+    root = _write(tmp_path / "cgroup", files)
+    membership = _write(tmp_path, {"self": "1:cpu:/\n0::/\n"}) / "self"
+    assert cgroup_cpu_quota(root, membership) == expected
+
+
+@pytest.mark.parametrize(
+    ("membership", "files", "expected"),
+    [
+        (
+            "0::/user.slice/job\n",
+            {"user.slice/job/cpu.max": "100000 100000\n", "cpu.max": "max 100000\n"},
+            1.0,
+        ),
+        (
+            "2:cpuacct:/\n1:cpu:/jobs/q1\n0::/\n",
+            {"cpu/jobs/q1/cpu.cfs_quota_us": "50000\n", "cpu/jobs/q1/cpu.cfs_period_us": "100000\n"},
+            0.5,
+        ),
+        (
+            "1:cpu,cpuacct:/jobs/q2\n",
+            {"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"},
+            3.0,
+        ),
+    ],
+)
+def test_cgroup_cpu_quota_follows_the_process_cgroup(
+    tmp_path: Path, membership: str, files: dict[str, str], expected: float
+) -> None:
+    """The quota of the process's own cgroup (no cgroup namespace), else the mount's root (a container)."""
+    root = _write(tmp_path / "cgroup", files)
+    assert cgroup_cpu_quota(root, _write(tmp_path, {"self": membership}) / "self") == expected
 
 
 @pytest.mark.parametrize(("quota", "expected"), [(None, 2), (8.0, 2), (1.0, 1), (1.5, 1), (0.5, 1)])
@@ -66,7 +98,7 @@ def test_setup_caps_torch_and_numba_threads_at_the_granted_cores(monkeypatch: py
     monkeypatch.setattr(course, "available_cpus", lambda: 1)  # a Binder-like container: one core granted
     env = course.setup(seed=0)
     assert (torch.get_num_threads(), numba.get_num_threads(), env.threads) == (1, 1, 1)
-    assert "(1 CPU threads)" in str(env)
+    assert "(1 CPU thread)" in str(env)
 
 
 @pytest.mark.usefixtures("restore_threads")
@@ -78,3 +110,20 @@ def test_setup_keeps_fewer_threads_than_the_cores(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(course, "available_cpus", lambda: 2)
     course.setup(seed=0)
     assert (torch.get_num_threads(), numba.get_num_threads()) == (1, 1)
+
+
+def test_set_num_threads_holds_for_torch_after_numba_starts_its_pool() -> None:
+    """Starting numba's OpenMP pool resets the thread count PyTorch's operators read (once PyTorch has run) to
+    the pool's size; in a fresh process (the pool not started) ``set_num_threads(1)`` must still leave both
+    libraries at 1."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs a machine with two cores")
+    code = (
+        "import torch, numba\n"
+        "torch.ones(10**6).sum()\n"  # PyTorch in use, as in any notebook by its setup cell
+        "from ftmamba_lite.fused_scan import set_num_threads\n"
+        "set_num_threads(1)\n"
+        "print(torch.get_num_threads(), numba.get_num_threads())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]
