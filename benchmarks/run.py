@@ -229,7 +229,7 @@ WORKERS = {"scan": worker_scan, "step": worker_step, "spotify": worker_spotify, 
 
 
 def run_worker(spec: dict[str, Any]) -> None:
-    from ftmamba_lite.fused_scan import set_num_threads
+    from ftmamba_lite.threads import set_num_threads
 
     set_num_threads(spec.get("threads", 2))  # PyTorch's and numba's, in the order that keeps both
     mem = int(spec["mem_gb"] * 2**30)

@@ -5,7 +5,7 @@ Layers of the package (imports point downwards only):
 * Model: :mod:`~ftmamba_lite.tokenizer`, :mod:`~ftmamba_lite.ssm`, :mod:`~ftmamba_lite.conv`,
   :mod:`~ftmamba_lite.mamba_inner`, :mod:`~ftmamba_lite.mamba`, :mod:`~ftmamba_lite.transformer`,
   :mod:`~ftmamba_lite.towers`, :mod:`~ftmamba_lite.baselines`, :mod:`~ftmamba_lite.sequential` (Mamba4Rec,
-  SASRec)
+  SASRec), :mod:`~ftmamba_lite.threads` (the thread counts of PyTorch and of the numba kernels)
 * Data: :mod:`~ftmamba_lite.datasets`, :mod:`~ftmamba_lite.encoding`
 * Learn: :mod:`~ftmamba_lite.train`, :mod:`~ftmamba_lite.metrics`, :mod:`~ftmamba_lite.analysis`,
   :mod:`~ftmamba_lite.experiments`, :mod:`~ftmamba_lite.train_sequential`

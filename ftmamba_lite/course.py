@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .fused_scan import available_cpus, set_num_threads
 from .ssm import mamba_ssm_available, selective_scan_ref
+from .threads import available_cpus, set_num_threads
 
 __all__ = ["NotebookEnvironment", "impulse_response", "in_colab", "setup", "token_influence", "work_depth"]
 
@@ -54,7 +54,7 @@ class NotebookEnvironment:
 
 def setup(seed: int = 0) -> NotebookEnvironment:
     """The setup cell of every notebook: seed Python, numpy and torch; cap PyTorch's and numba's threads at
-    the cores the container grants (:func:`ftmamba_lite.fused_scan.available_cpus`: Binder shows the host's
+    the cores the container grants (:func:`ftmamba_lite.threads.available_cpus`: Binder shows the host's
     cores but grants about one); in Colab enable the custom widget manager (third-party widgets such as
     plotly's FigureWidget need it there); on a GPU without mamba-ssm, point to the ``cuda`` extra. Prints
     and returns what it found.

@@ -19,8 +19,8 @@ from .analysis import t_quantile
 from .datasets import RecDataset, load_spotify
 from .datasets.hm import load_hm
 from .datasets.vaccine import VACCINE_GRID, load_vaccine
-from .fused_scan import available_cpus, set_num_threads
 from .metrics import metric_ceiling
+from .threads import available_cpus, set_num_threads
 from .train import build_model, count_parameters, encode, fit, score_test_users
 
 __all__ = [
@@ -226,5 +226,5 @@ def summarize(rows: Sequence[dict] | pd.DataFrame, metrics: Sequence[str] = METR
 
 def default_jobs() -> int:
     """Processes to run seeds in: one per core this process may use (a training step is small; one thread
-    each is fastest), see :func:`ftmamba_lite.fused_scan.available_cpus`."""
+    each is fastest), see :func:`ftmamba_lite.threads.available_cpus`."""
     return available_cpus()

@@ -31,9 +31,7 @@ Half-precision inputs are computed in float32 and the output cast back, as in ``
 
 from __future__ import annotations
 
-import math
 import os
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -44,15 +42,7 @@ from torch import Tensor
 
 from .ssm import check_scan_inputs
 
-__all__ = [
-    "selective_scan_fused",
-    "scan_backend",
-    "numba_kernels",
-    "set_num_threads",
-    "available_cpus",
-    "cgroup_cpu_quota",
-    "DISABLE_NUMBA_ENV",
-]
+__all__ = ["selective_scan_fused", "scan_backend", "numba_kernels", "DISABLE_NUMBA_ENV"]
 
 DISABLE_NUMBA_ENV = "FTMAMBA_LITE_DISABLE_NUMBA"
 CHUNK = 64  # steps per chunk of the PyTorch path
@@ -82,85 +72,6 @@ def numba_kernels() -> ModuleType | None:
 def scan_backend(device: torch.device | str = "cpu") -> str:
     """The implementation :func:`selective_scan_fused` runs for tensors on ``device``: "numba" or "torch"."""
     return "numba" if torch.device(device).type == "cpu" and numba_kernels() is not None else "torch"
-
-
-def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in PyTorch's operators and in the numba kernels (capped at numba's pool size).
-
-    Set both when several training processes share the cores: each library otherwise starts one spinning
-    thread per core, and processes that oversubscribe the cores slow each other down many times over.
-    """
-    if n < 1:
-        raise ValueError(f"the number of threads must be >= 1, got {n}")
-    if numba_kernels() is not None:
-        import numba
-
-        # numba's pool starts here if it has not yet, and starting it resets the OpenMP thread count that
-        # PyTorch's own operators read to numba's pool size: so numba first, PyTorch last.
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    torch.set_num_threads(n)
-
-
-def cgroup_cpu_quota(
-    root: Path | str = "/sys/fs/cgroup", membership: Path | str = "/proc/self/cgroup"
-) -> float | None:
-    """The CPUs a cgroup quota grants this process (e.g. 1.0 on mybinder.org), or None without a quota.
-
-    Reads cgroup v2's ``cpu.max`` ("quota period", or "max period" for none), else cgroup v1's
-    ``cpu.cfs_quota_us`` and ``cpu.cfs_period_us`` (quota -1 for none) under ``root/cpu``: in the process's
-    own cgroup (named in ``membership``) and, as containers mount it, at the root.
-    """
-    root = Path(root)
-    own = {"v2": "", "v1": ""}  # the process's cgroup path per hierarchy, relative to its mount
-    try:
-        for line in Path(membership).read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if controllers == "":
-                own["v2"] = path.lstrip("/")
-            elif "cpu" in controllers.split(","):
-                own["v1"] = path.lstrip("/")
-    except (OSError, ValueError):
-        pass
-    candidates = [
-        (root / own["v2"] / "cpu.max", None),
-        (root / "cpu.max", None),
-        (root / "cpu" / own["v1"] / "cpu.cfs_quota_us", root / "cpu" / own["v1"] / "cpu.cfs_period_us"),
-        (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"),
-    ]
-    for quota_file, period_file in candidates:
-        try:
-            if period_file is None:
-                quota, period = quota_file.read_text().split()[:2]
-            else:
-                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
-        except (OSError, ValueError):
-            continue
-        if quota in ("max", "-1"):
-            return None
-        try:
-            cpus = int(quota) / int(period)
-        except (ValueError, ZeroDivisionError):
-            return None
-        return cpus if cpus > 0 else None
-    return None
-
-
-def available_cpus() -> int:
-    """The cores this process can use: its CPU affinity, capped by a cgroup quota (:func:`cgroup_cpu_quota`,
-    rounded down), at least 1.
-
-    Containers such as Binder's show the host's cores (``os.cpu_count()``, and so PyTorch's and numba's
-    default thread counts) but grant a fraction of one or two of them. One spinning thread per visible core
-    then spends the quota in a few milliseconds and the process waits out the rest of every period.
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux: no affinity call
-        cpus = os.cpu_count() or 1
-    quota = cgroup_cpu_quota()
-    if quota is not None:
-        cpus = min(cpus, math.floor(quota))
-    return max(1, cpus)
 
 
 def _step_size(delta: Tensor, delta_bias: Tensor | None, delta_softplus: bool) -> Tensor:

@@ -13,10 +13,10 @@ import torch.nn.functional as F
 
 from ftmamba_lite.cli import main
 from ftmamba_lite.datasets.movielens import SequenceDataset, leave_one_out, synthetic_sequences
-from ftmamba_lite.fused_scan import set_num_threads
 from ftmamba_lite.mamba import MambaLayer
 from ftmamba_lite.metrics import evaluate, per_user_metrics
 from ftmamba_lite.sequential import Mamba4Rec, SASRec, make_sequence_model
+from ftmamba_lite.threads import set_num_threads
 from ftmamba_lite.train_sequential import (
     build_sequence_model,
     evaluate_next_item,

@@ -12,8 +12,8 @@ import numba
 import pytest
 import torch
 
-from ftmamba_lite import course, experiments, fused_scan
-from ftmamba_lite.fused_scan import available_cpus, cgroup_cpu_quota, set_num_threads
+from ftmamba_lite import course, experiments, threads
+from ftmamba_lite.threads import available_cpus, cgroup_cpu_quota, set_num_threads
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -77,7 +77,7 @@ def test_available_cpus_caps_the_affinity_at_the_quota(
     monkeypatch: pytest.MonkeyPatch, quota: float | None, expected: int
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(fused_scan, "cgroup_cpu_quota", lambda: quota)
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: quota)
     assert available_cpus() == expected
     assert experiments.default_jobs() == expected  # seeds run in as many processes
 
@@ -121,7 +121,7 @@ def test_set_num_threads_holds_for_torch_after_numba_starts_its_pool() -> None:
     code = (
         "import torch, numba\n"
         "torch.ones(10**6).sum()\n"  # PyTorch in use, as in any notebook by its setup cell
-        "from ftmamba_lite.fused_scan import set_num_threads\n"
+        "from ftmamba_lite.threads import set_num_threads\n"
         "set_num_threads(1)\n"
         "print(torch.get_num_threads(), numba.get_num_threads())\n"
     )
