@@ -123,8 +123,8 @@ def worker_scan(spec: dict[str, Any]) -> dict[str, Any]:
     """Section a: one implementation, one length; forward + backward of one layer's scan."""
     import torch
 
-    from ftmamba_lite.fused_scan import selective_scan_fused
-    from ftmamba_lite.ssm import selective_scan_parallel, selective_scan_ref
+    from ftmamba_lite.ops.fused_scan import selective_scan_fused
+    from ftmamba_lite.ops.ssm import selective_scan_parallel, selective_scan_ref
 
     impls: dict[str, Callable[..., Any]] = {
         "fused": lambda *a: selective_scan_fused(*a, delta_softplus=True),
@@ -161,9 +161,10 @@ def _embedder(name: str) -> Any:
         from mambapy.mamba import Mamba, MambaConfig
 
         return Mamba(MambaConfig(d_model=128, n_layers=4, d_state=16, expand_factor=2, d_conv=16))
-    from ftmamba_lite import mamba, mamba_inner
-    from ftmamba_lite.conv import causal_conv1d_ref
-    from ftmamba_lite.ssm import selective_scan_parallel
+    from ftmamba_lite import mamba
+    from ftmamba_lite.ops import mamba_inner
+    from ftmamba_lite.ops.conv import causal_conv1d_ref
+    from ftmamba_lite.ops.ssm import selective_scan_parallel
 
     if name == "mamba-before":  # what the package ran before the fused kernels: parallel scan, grouped conv1d
         mamba.mamba_inner = functools.partial(  # type: ignore[assignment]
@@ -207,8 +208,8 @@ def worker_jit(spec: dict[str, Any]) -> dict[str, Any]:
     """Section j: time of the first and second forward + backward (scan and convolution, float32)."""
     import torch
 
-    from ftmamba_lite.conv import causal_conv1d
-    from ftmamba_lite.fused_scan import selective_scan_fused
+    from ftmamba_lite.ops.conv import causal_conv1d
+    from ftmamba_lite.ops.fused_scan import selective_scan_fused
 
     inputs = _scan_inputs(2, 8, 5, 16)
     x, w = torch.randn(2, 8, 5, requires_grad=True), torch.randn(8, 4, requires_grad=True)
@@ -229,7 +230,7 @@ WORKERS = {"scan": worker_scan, "step": worker_step, "spotify": worker_spotify, 
 
 
 def run_worker(spec: dict[str, Any]) -> None:
-    from ftmamba_lite.threads import set_num_threads
+    from ftmamba_lite.ops.threads import set_num_threads
 
     set_num_threads(spec.get("threads", 2))  # PyTorch's and numba's, in the order that keeps both
     mem = int(spec["mem_gb"] * 2**30)

@@ -1,21 +1,26 @@
 """ftmamba-lite: FT-Mamba (feature tokenizer + Mamba) two-tower recommenders, for teaching and for real.
 
-Layers of the package (imports point downwards only):
+The paper's concepts sit at the top level; kernels and notebook helpers in their own subpackages. Layers, each
+importing only the ones above it in this list (``tests/test_layers.py`` enforces it):
 
-* Model: :mod:`~ftmamba_lite.tokenizer`, :mod:`~ftmamba_lite.ssm`, :mod:`~ftmamba_lite.conv`,
-  :mod:`~ftmamba_lite.mamba_inner`, :mod:`~ftmamba_lite.mamba`, :mod:`~ftmamba_lite.transformer`,
-  :mod:`~ftmamba_lite.towers`, :mod:`~ftmamba_lite.baselines`, :mod:`~ftmamba_lite.sequential` (Mamba4Rec,
-  SASRec), :mod:`~ftmamba_lite.threads` (the thread counts of PyTorch and of the numba kernels)
-* Data: :mod:`~ftmamba_lite.datasets`, :mod:`~ftmamba_lite.encoding`
-* Learn: :mod:`~ftmamba_lite.train`, :mod:`~ftmamba_lite.metrics`, :mod:`~ftmamba_lite.analysis`,
-  :mod:`~ftmamba_lite.experiments`, :mod:`~ftmamba_lite.train_sequential`
-* Show and Face: :mod:`~ftmamba_lite.plots`, :mod:`~ftmamba_lite.widgets`,
-  :mod:`~ftmamba_lite.sequence_widgets`, :mod:`~ftmamba_lite.cli`
+* Ops, :mod:`ftmamba_lite.ops`: the selective scan (reference, parallel, fused), the causal convolution, the
+  layer's inner operation, the numba kernels and their runtime, thread counts. Tensors in, tensors out.
+* Model: :mod:`~ftmamba_lite.config` (:class:`ModelConfig`), :mod:`~ftmamba_lite.tokenizer` (Eq. 1),
+  :mod:`~ftmamba_lite.mamba`, :mod:`~ftmamba_lite.transformer`, :mod:`~ftmamba_lite.mlp`,
+  :mod:`~ftmamba_lite.towers` (Figure 3), :mod:`~ftmamba_lite.sequential` (Mamba4Rec, SASRec).
+* Data: :mod:`ftmamba_lite.datasets` (loaders and generators, one :class:`RecDataset` shape),
+  :mod:`~ftmamba_lite.encoding` (tables to tensors). Knows no model.
+* Learn: :mod:`~ftmamba_lite.train`, :mod:`~ftmamba_lite.train_sequential`, :mod:`~ftmamba_lite.metrics`,
+  :mod:`~ftmamba_lite.analysis`, :mod:`~ftmamba_lite.baselines`, :mod:`~ftmamba_lite.experiments`,
+  :mod:`~ftmamba_lite.timing`. Reports progress through callbacks, draws nothing.
+* Course, :mod:`ftmamba_lite.course` (setup, widgets, plots, exercises, links), and Face,
+  :mod:`~ftmamba_lite.cli`, on top.
 """
 
+from .config import ModelConfig, TowerSpec
 from .mamba import MambaEmbedder, MambaLayer
 from .tokenizer import FeatureTokenizer
-from .towers import Tower, TwoTowerModel, make_two_tower
+from .towers import Tower, TwoTowerModel, build_two_tower, make_two_tower
 from .transformer import TransformerEmbedder
 
 __version__ = "0.1.0"
@@ -24,8 +29,11 @@ __all__ = [
     "FeatureTokenizer",
     "MambaEmbedder",
     "MambaLayer",
+    "ModelConfig",
     "Tower",
+    "TowerSpec",
     "TransformerEmbedder",
     "TwoTowerModel",
+    "build_two_tower",
     "make_two_tower",
 ]

@@ -37,8 +37,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .config import TRAINED_BASELINES, ModelConfig, TowerSpec
 from .datasets.base import RecDataset
-from .towers import TwoTowerModel
+from .mlp import MLPTower, batch_size
+from .towers import TwoTowerModel, build_two_tower
 from .train import EncodedData, encode
 
 __all__ = [
@@ -53,80 +55,11 @@ __all__ = [
 ]
 
 BASELINES = ("popularity", "linear", "mlp", "oracle")
-TRAINED = ("linear", "mlp")
-
-
-def _batch_size(x_num: Tensor | None, x_cat: Tensor | None) -> int:
-    if x_num is None and x_cat is None:
-        raise ValueError("a tower needs x_num or x_cat")
-    return (x_num if x_num is not None else x_cat).shape[0]
-
-
-class MLPTower(nn.Module):
-    """A tower without tokenizer or sequence layer: an MLP on the raw row [x_num, onehot(x_cat)].
-
-    The input is x_num (b, k_num) concatenated with the one-hot codes of the k_cat categorical features
-    (K_j + 1 columns each, the last one for "unknown"), of width k_num + sum_j (K_j + 1). The first layer is
-    computed as ``W x_num + sum_j E_j[x_cat_j] + bias`` with one (K_j + 1, h_1) table E_j per feature, which
-    is the same affine map (same parameters) without building the one-hot vector. Each further layer is a
-    Linear; ReLU follows every layer but the last, and the last too when ``final_activation``.
-
-    Args:
-        n_numerical: k_num.
-        cardinalities: K_j per categorical feature (known categories; the unknown row is added here).
-        hidden: layer widths; the last one is o. ``(o,)`` with ``final_activation=False`` is a linear tower.
-        final_activation: ReLU after the last layer (the paper's feed-forward network has it).
-    """
-
-    def __init__(
-        self,
-        n_numerical: int,
-        cardinalities: Sequence[int] = (),
-        hidden: Sequence[int] = (64, 32),
-        final_activation: bool = True,
-    ) -> None:
-        super().__init__()
-        if not hidden:
-            raise ValueError("hidden must name at least one layer width")
-        if n_numerical < 0 or n_numerical + len(cardinalities) == 0:
-            raise ValueError(
-                f"a tower needs features, got n_numerical={n_numerical}, {len(cardinalities)} categorical"
-            )
-        first = hidden[0]
-        self.numeric = nn.Linear(n_numerical, first, bias=False) if n_numerical else None
-        self.categorical = nn.ModuleList(nn.Embedding(int(k) + 1, first) for k in cardinalities)
-        self.bias = nn.Parameter(torch.zeros(first))
-        layers: list[nn.Module] = []
-        for width_in, width_out in zip(hidden[:-1], hidden[1:], strict=True):
-            layers.extend((nn.ReLU(), nn.Linear(width_in, width_out)))
-        if final_activation:
-            layers.append(nn.ReLU())
-        self.rest = nn.Sequential(*layers)
-        self.out_dim = hidden[-1]
-        self._reset_first_layer(n_numerical + sum(int(k) + 1 for k in cardinalities))
-
-    @torch.no_grad()
-    def _reset_first_layer(self, fan_in: int) -> None:
-        """Initialise the first layer like ``nn.Linear(fan_in, h_1)``: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        bound = fan_in**-0.5
-        for module in (self.numeric, *self.categorical):
-            if module is not None:
-                module.weight.uniform_(-bound, bound)
-        self.bias.uniform_(-bound, bound)
-
-    def forward(self, x_num: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
-        """x_num (b, k_num) float, x_cat (b, k_cat) int64 with values in 0..K_j -> embedding (b, o)."""
-        h = self.bias.expand(_batch_size(x_num, x_cat), -1)  # (b, h_1)
-        if self.numeric is not None:
-            h = h + self.numeric(x_num)
-        for j, table in enumerate(self.categorical):
-            h = h + table(x_cat[:, j])  # E_j[x_cat_j] = onehot(x_cat_j) E_j
-        return self.rest(h)  # (b, o)
 
 
 def _row_keys(x_num: Tensor | None, x_cat: Tensor | None) -> Tensor:
     """The encoded feature rows as float64 keys (b, k_num + k_cat); int64 codes below 2^53 stay exact."""
-    b = _batch_size(x_num, x_cat)
+    b = batch_size(x_num, x_cat)
     parts = [x if x is not None else torch.zeros(b, 0) for x in (x_num, x_cat)]
     return torch.cat([p.to(torch.float64) for p in parts], dim=1)
 
@@ -171,7 +104,7 @@ class ConstantTower(nn.Module):
     out_dim = 1
 
     def forward(self, x_num: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
-        return torch.ones(_batch_size(x_num, x_cat), 1, dtype=torch.float64)
+        return torch.ones(batch_size(x_num, x_cat), 1, dtype=torch.float64)
 
 
 def _groups(x_num: Tensor, x_cat: Tensor) -> tuple[Tensor, Tensor]:
@@ -235,51 +168,35 @@ def oracle_model(data: RecDataset, enc: EncodedData | None = None) -> TwoTowerMo
 
 def make_baseline(
     kind: str,
-    user: dict,
-    item: dict,
+    user: TowerSpec | dict,
+    item: TowerSpec | dict,
     hidden: Sequence[int] | None = None,
-    final_activation: bool | None = None,
+    final_activation: bool = False,
     similarity: str = "dot",
 ) -> TwoTowerModel:
     """A trainable baseline two-tower model, ``"linear"`` or ``"mlp"``, from the towers' feature specs.
 
     Args:
         kind: ``"linear"``: one affine map per tower, hidden = (o,) (default (32,)), no activation;
-            ``"mlp"``: :class:`MLPTower` with hidden default (64, 32); ``final_activation`` adds a ReLU after
-            the last layer (the paper's feed-forward network has one; off by default, like the towers: see
-            :class:`ftmamba_lite.towers.Tower`).
+            ``"mlp"``: :class:`~ftmamba_lite.mlp.MLPTower` with hidden default (64, 32);
+            ``final_activation`` adds a ReLU after the last layer (the paper's feed-forward network has one;
+            off by default, like the towers: see :class:`ftmamba_lite.towers.Tower`).
         user, item: ``{"n_numerical": k_num, "cardinalities": [K_j, ...], ...}`` (``EncodedData.user_spec``).
         similarity: ``"dot"`` (paper) or ``"cosine"``.
 
-    The model keeps every resolved argument in ``model.config``: ``make_baseline(**model.config)`` rebuilds
-    the architecture (checkpoints).
+    The model keeps its :class:`~ftmamba_lite.config.ModelConfig` in ``model.config`` (checkpoints).
     """
-    if kind == "linear":
-        hidden = list(hidden) if hidden is not None else [32]
-        final_activation = bool(final_activation)
-        if len(hidden) != 1 or final_activation:
-            raise ValueError(
-                "a linear tower is one affine map: give one width in hidden and no final_activation"
-            )
-    elif kind == "mlp":
-        hidden = list(hidden) if hidden is not None else [64, 32]
-        final_activation = bool(final_activation)
-    else:
-        raise ValueError(f"make_baseline builds the trained baselines {TRAINED}, got {kind!r}")
-    towers = [
-        MLPTower(spec["n_numerical"], spec["cardinalities"], hidden=hidden, final_activation=final_activation)
-        for spec in (user, item)
-    ]
-    model = TwoTowerModel(*towers, similarity=similarity)
-    model.config = {
-        "kind": kind,
-        "user": dict(user),
-        "item": dict(item),
-        "hidden": hidden,
-        "final_activation": final_activation,
-        "similarity": similarity,
-    }
-    return model
+    if kind not in TRAINED_BASELINES:
+        raise ValueError(f"make_baseline builds the trained baselines {TRAINED_BASELINES}, got {kind!r}")
+    config = ModelConfig(
+        kind,
+        user,
+        item,
+        hidden=None if hidden is None else tuple(hidden),
+        final_activation=bool(final_activation),
+        similarity=similarity,
+    )  # fmt: skip
+    return build_two_tower(config)
 
 
 def build_baseline(
@@ -294,7 +211,7 @@ def build_baseline(
         kwargs: to :func:`make_baseline` (linear, mlp: ``hidden``, ``final_activation``, ``similarity``) or
             :func:`oracle_model` (``enc``).
 
-    ``model.config`` is filled for linear and MLP. Popularity and oracle leave it empty (so
+    ``model.config`` is set for linear and MLP. Popularity and oracle leave it None (so
     ``save_checkpoint`` refuses them): they are functions of the data, not learned, and rebuild from it
     in milliseconds.
     """
@@ -309,7 +226,7 @@ def build_baseline(
         if kwargs:
             raise ValueError(f"the popularity baseline takes no options, got {sorted(kwargs)}")
         return popularity_model(enc)
-    if kind not in TRAINED:
+    if kind not in TRAINED_BASELINES:
         raise ValueError(f"unknown baseline {kind!r}; choose one of {BASELINES}")
     torch.manual_seed(seed)
     return make_baseline(kind, enc.user_spec, enc.item_spec, **kwargs)

@@ -20,7 +20,7 @@ from .datasets import RecDataset, load_spotify
 from .datasets.hm import load_hm
 from .datasets.vaccine import VACCINE_GRID, load_vaccine
 from .metrics import metric_ceiling
-from .threads import available_cpus, set_num_threads
+from .ops.threads import available_cpus, set_num_threads
 from .train import build_model, count_parameters, encode, fit, score_test_users
 
 __all__ = [
@@ -75,7 +75,7 @@ def paper_table(dataset: str | None = None, **row: object) -> pd.DataFrame:
     Columns: table, dataset, clusters, messages, embedder, and the metrics of :data:`METRIC_COLUMNS`.
     ``row`` filters on further columns, e.g. ``paper_table("vaccine", clusters=25, messages=50)``.
     """
-    with resources.files("ftmamba_lite").joinpath("data/paper_tables.csv").open() as f:
+    with resources.files("ftmamba_lite").joinpath("resources/paper_tables.csv").open() as f:
         table = pd.read_csv(f)
     if dataset is not None:
         table = table[table["dataset"] == dataset]
@@ -93,7 +93,7 @@ def stored_results(dataset: str = "spotify", table: str = "seeds") -> pd.DataFra
     """Our own paper-scale run, kept with the package so notebooks can show it without hours of training.
 
     Written by ``ftmamba-lite reproduce <dataset> --embedder all --seeds 3 --data <real data>`` (the exact
-    command, machine and date are in ``data/results/README.md``), copied from its ``--out`` directory.
+    command, machine and date are in ``resources/results/README.md``), copied from its ``--out`` directory.
 
     Args:
         dataset: the experiment (``"spotify"``).
@@ -104,7 +104,7 @@ def stored_results(dataset: str = "spotify", table: str = "seeds") -> pd.DataFra
     """
     if table not in STORED_TABLES:
         raise ValueError(f"unknown table {table!r}; choose one of {STORED_TABLES}")
-    path = resources.files("ftmamba_lite").joinpath(f"data/results/{dataset}_{table}.csv")
+    path = resources.files("ftmamba_lite").joinpath(f"resources/results/{dataset}_{table}.csv")
     if not path.is_file():
         raise ValueError(f"no stored results for dataset {dataset!r} (looked for {path.name})")
     with path.open() as f:
@@ -226,5 +226,5 @@ def summarize(rows: Sequence[dict] | pd.DataFrame, metrics: Sequence[str] = METR
 
 def default_jobs() -> int:
     """Processes to run seeds in: one per core this process may use (a training step is small; one thread
-    each is fastest), see :func:`ftmamba_lite.threads.available_cpus`."""
+    each is fastest), see :func:`ftmamba_lite.ops.threads.available_cpus`."""
     return available_cpus()

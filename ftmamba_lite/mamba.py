@@ -25,7 +25,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .mamba_inner import mamba_inner
+from .ops.mamba_inner import mamba_inner
 
 __all__ = ["MambaLayer", "MambaEmbedder"]
 

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .ssm import selective_scan, selective_scan_parallel, selective_scan_ref
+from .ops.ssm import selective_scan, selective_scan_parallel, selective_scan_ref
 from .towers import make_embedder
 
 __all__ = ["SCANS", "embedder_costs", "best_seconds", "saved_activation_bytes", "scan_timings"]

@@ -22,13 +22,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import EMBEDDERS, TRAINED_BASELINES, ModelConfig, TowerSpec
 from .mamba import MambaEmbedder
+from .mlp import MLPTower
 from .tokenizer import FeatureTokenizer
 from .transformer import TransformerEmbedder
 
-__all__ = ["Tower", "TwoTowerModel", "make_embedder", "make_tower", "make_two_tower", "EMBEDDERS"]
-
-EMBEDDERS = ("mamba", "transformer")
+__all__ = [
+    "EMBEDDERS",
+    "Tower",
+    "TwoTowerModel",
+    "build_two_tower",
+    "make_embedder",
+    "make_tower",
+    "make_two_tower",
+]
 
 
 class Tower(nn.Module):
@@ -89,7 +97,9 @@ class TwoTowerModel(nn.Module):
         self.user_tower = user_tower
         self.item_tower = item_tower
         self.similarity = similarity
-        self.config: dict = {}  # filled by make_two_tower so that checkpoints can rebuild the model
+        self.config: ModelConfig | None = (
+            None  # set by build_two_tower: checkpoints rebuild the model from it
+        )
 
     def _normalise(self, e: Tensor) -> Tensor:
         return F.normalize(e, dim=-1) if self.similarity == "cosine" else e
@@ -183,8 +193,8 @@ def make_tower(
 
 def make_two_tower(
     embedder: str,
-    user: dict,
-    item: dict,
+    user: TowerSpec | dict,
+    item: TowerSpec | dict,
     d_model: int = 128,
     n_layers: int | None = None,
     similarity: str = "dot",
@@ -196,34 +206,47 @@ def make_two_tower(
 
     Args:
         embedder: ``"mamba"`` or ``"transformer"``.
-        user, item: each tower's features as ``{"n_numerical": int, "cardinalities": [K_j, ...],
-            "feature_names": [...]}`` (``feature_names`` optional).
+        user, item: each tower's features, a :class:`~ftmamba_lite.config.TowerSpec` or
+            ``{"n_numerical": int, "cardinalities": [K_j, ...], "feature_names": [...]}``.
+        embedder_kwargs: to the embedder (``d_state``, ``d_conv``, ``expand``, ``n_heads``, ...).
 
-    The returned model keeps every argument in ``model.config``, so ``make_two_tower(**model.config)``
-    rebuilds the same architecture (what checkpoints use).
+    The model keeps its :class:`~ftmamba_lite.config.ModelConfig` in ``model.config``:
+    ``build_two_tower(model.config)`` rebuilds the same architecture (what checkpoints use).
     """
-    towers = [
-        make_tower(
-            embedder,
-            d_model=d_model,
-            n_layers=n_layers,
-            hidden=hidden,
-            final_activation=final_activation,
-            **spec,
-            **embedder_kwargs,
-        )
-        for spec in (user, item)
-    ]
-    model = TwoTowerModel(*towers, similarity=similarity)
-    model.config = {
-        "embedder": embedder,
-        "user": dict(user),
-        "item": dict(item),
-        "d_model": d_model,
-        "n_layers": n_layers,
-        "similarity": similarity,
-        "hidden": list(hidden),
-        "final_activation": final_activation,
-        **embedder_kwargs,
-    }
+    if embedder not in EMBEDDERS:
+        raise ValueError(f"unknown embedder {embedder!r}; choose one of {EMBEDDERS}")
+    config = ModelConfig(
+        embedder, user, item, d_model, n_layers, similarity, tuple(hidden), final_activation, embedder_kwargs
+    )
+    return build_two_tower(config)
+
+
+def build_two_tower(config: ModelConfig) -> TwoTowerModel:
+    """The two-tower model a :class:`~ftmamba_lite.config.ModelConfig` describes, freshly initialised.
+
+    ``"mamba"``, ``"transformer"``: :class:`Tower` (tokenizer, embedder, feed-forward network) on each side;
+    ``"linear"`` and ``"mlp"``: :class:`~ftmamba_lite.mlp.MLPTower` (no tokenizer, no sequence layer).
+    """
+    if config.kind in TRAINED_BASELINES:
+        towers = [
+            MLPTower(spec.n_numerical, spec.cardinalities, config.hidden, config.final_activation)
+            for spec in (config.user, config.item)
+        ]
+    else:
+        towers = [
+            make_tower(
+                config.kind,
+                spec.n_numerical,
+                spec.cardinalities,
+                d_model=config.d_model,
+                n_layers=config.n_layers,
+                feature_names=spec.feature_names,
+                hidden=config.hidden,
+                final_activation=config.final_activation,
+                **config.options,
+            )
+            for spec in (config.user, config.item)
+        ]
+    model = TwoTowerModel(*towers, similarity=config.similarity)
+    model.config = config
     return model

@@ -24,10 +24,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .config import ModelConfig
 from .datasets.base import RecDataset
 from .encoding import TableEncoder
 from .metrics import evaluate
-from .towers import TwoTowerModel, make_two_tower
+from .towers import TwoTowerModel, build_two_tower, make_two_tower
 
 __all__ = [
     "Callback",
@@ -283,16 +284,20 @@ def fit(
 
 
 def save_checkpoint(model: TwoTowerModel, path: str | Path) -> None:
-    """Save the architecture (``model.config``) and the weights; :func:`load_checkpoint` restores both."""
-    if not model.config:
-        raise ValueError("model.config is empty: build the model with build_model / make_two_tower")
-    torch.save({"config": model.config, "state_dict": model.state_dict()}, Path(path))
+    """Save the architecture (``model.config``, a :class:`~ftmamba_lite.config.ModelConfig`) and the weights;
+    :func:`load_checkpoint` restores both."""
+    if model.config is None:
+        raise ValueError(
+            "model.config is None: build the model with build_model / make_two_tower / make_baseline "
+            "(popularity and oracle are rebuilt from the data, not saved)"
+        )
+    torch.save({"config": model.config.to_dict(), "state_dict": model.state_dict()}, Path(path))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> TwoTowerModel:
     """Rebuild a model saved by :func:`save_checkpoint`, weights included (bit-for-bit)."""
     payload = torch.load(Path(path), map_location=map_location, weights_only=True)
-    model = make_two_tower(**payload["config"])
+    model = build_two_tower(ModelConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["state_dict"])
     return model
 

@@ -262,7 +262,7 @@ def run_movielens_seed(
     ``threads`` sets torch's and numba's thread counts (None leaves them as they are).
     """
     if threads is not None:
-        from .threads import set_num_threads
+        from .ops.threads import set_num_threads
 
         set_num_threads(threads)
     data = load_movielens(source)

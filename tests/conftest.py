@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from ftmamba_lite.threads import set_num_threads
+from ftmamba_lite.ops.threads import set_num_threads
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

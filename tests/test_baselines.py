@@ -14,7 +14,14 @@ import torch.nn.functional as F
 from ftmamba_lite.baselines import BASELINES, MLPTower, build_baseline, make_baseline
 from ftmamba_lite.datasets import FeatureTable, RecDataset, load_spotify, make_triples
 from ftmamba_lite.metrics import evaluate, metric_ceiling, top_k
-from ftmamba_lite.train import count_parameters, encode, fit, score_test_users
+from ftmamba_lite.train import (
+    count_parameters,
+    encode,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+    score_test_users,
+)
 
 
 def tiny_dataset(test_targets: bool = True) -> RecDataset:
@@ -195,10 +202,10 @@ def test_parameter_counts_and_shapes_on_spotify(spotify_small):
 def test_config_rebuilds_the_architecture_and_seeds_fix_the_weights(tmp_path):
     enc = encode(tiny_dataset())
     model = build_baseline("mlp", enc, seed=5, hidden=(8, 4), final_activation=False)
-    torch.save({"config": model.config, "state_dict": model.state_dict()}, tmp_path / "mlp.pt")
-    payload = torch.load(tmp_path / "mlp.pt", weights_only=True)
-    clone = make_baseline(**payload["config"])
-    clone.load_state_dict(payload["state_dict"])
+    save_checkpoint(model, tmp_path / "mlp.pt")
+    clone = load_checkpoint(tmp_path / "mlp.pt")
+    assert clone.config == model.config and clone.config.kind == "mlp" and clone.config.hidden == (8, 4)
+    assert make_baseline("mlp", enc.user_spec, enc.item_spec, hidden=(8, 4)).config == model.config
     args = (enc.user_num, enc.user_cat, enc.item_num[:1].expand(6, -1), enc.item_cat[:1].expand(6, -1))
     torch.testing.assert_close(clone(*args), model(*args), rtol=0, atol=0)
     same = build_baseline("mlp", enc, seed=5, hidden=(8, 4), final_activation=False)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ftmamba_lite.mamba import MambaEmbedder, MambaLayer
-from ftmamba_lite.mamba_inner import mamba_inner_ref
+from ftmamba_lite.ops.mamba_inner import mamba_inner_ref
 from ftmamba_lite.transformer import TransformerEmbedder
 
 

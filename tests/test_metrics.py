@@ -196,3 +196,26 @@ def test_other_bad_inputs():
 def test_infinite_scores_rank_at_the_ends():
     scores = np.array([[-math.inf, 0.0, math.inf]])
     np.testing.assert_array_equal(top_k(scores, 3), [[2, 1, 0]])
+
+
+def brute_force_ndcg(scores: np.ndarray, relevant: np.ndarray, k: int) -> list[float]:
+    out = []
+    for s, rel in zip(scores, relevant, strict=True):
+        ranking = sorted(range(len(s)), key=lambda i: (-s[i], i))[:k]
+        dcg = sum(1 / math.log2(pos + 2) for pos, i in enumerate(ranking) if rel[i])
+        idcg = sum(1 / math.log2(pos + 2) for pos in range(min(int(rel.sum()), k)))
+        out.append(dcg / idcg if idcg else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 25])
+def test_ndcg_matches_a_brute_force_reference(k: int) -> None:
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 6, size=(40, 25)).astype(float)  # many ties: the stable order decides
+    relevant = rng.random((40, 25)) < 0.2
+    relevant[0] = False  # a user without relevant items scores 0
+    got = per_user_metrics(scores, relevant, ks=(), ndcg_ks=(k,))[f"NDCG@{k}"].to_numpy()
+    np.testing.assert_allclose(got, brute_force_ndcg(scores, relevant, k), rtol=1e-12)
+    assert got[0] == 0.0 and ((0 <= got) & (got <= 1)).all()
+    perfect = evaluate(relevant.astype(float), relevant, ks=(), ndcg_ks=(k,))[f"NDCG@{k}"]
+    assert perfect == pytest.approx(float(relevant.any(axis=1).mean()))

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from ftmamba_lite.towers import TwoTowerModel, make_embedder, make_tower
+from ftmamba_lite.config import ModelConfig, TowerSpec
+from ftmamba_lite.towers import TwoTowerModel, build_two_tower, make_embedder, make_tower, make_two_tower
 
 
 def spotify_like_model(kind="mamba", similarity="dot", seed=0):
@@ -86,3 +87,24 @@ def test_make_embedder_defaults_are_the_paper_presets():
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(make_embedder("mamba")) == 479_232
     assert count(make_embedder("transformer")) == 1_186_048
+
+
+def test_model_config_round_trips_and_reads_old_checkpoint_dicts() -> None:
+    """One config schema for towers and baselines: to_dict -> from_dict is the identity, and the flat dicts of
+    earlier checkpoints ({"embedder": ...} / {"kind": ...}, embedder options at the top) still load."""
+    user, item = {"n_numerical": 3, "cardinalities": [4]}, {"n_numerical": 0, "cardinalities": [8]}
+    model = make_two_tower("mamba", user, item, d_model=16, n_layers=1, d_state=8)
+    config = model.config
+    assert config == ModelConfig.from_dict(config.to_dict())
+    assert config.options == {"d_state": 8} and config.user == TowerSpec(3, (4,))
+    old = {"embedder": "mamba", "user": user, "item": item, "d_model": 16, "n_layers": 1, "similarity": "dot",
+           "hidden": [64, 32], "final_activation": False, "d_state": 8}  # fmt: skip
+    assert ModelConfig.from_dict(old) == config
+    rebuilt = build_two_tower(ModelConfig.from_dict(config.to_dict()))
+    assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in model.parameters()]
+    with pytest.raises(ValueError, match="unknown model kind 'gru'"):
+        ModelConfig("gru", user, item)
+    with pytest.raises(ValueError, match="unknown tower spec keys \\['n_cat'\\]"):
+        ModelConfig("mlp", {"n_numerical": 1, "n_cat": 2}, item)
+    with pytest.raises(ValueError, match="no sequence layer"):
+        ModelConfig("mlp", user, item, n_layers=2)

@@ -33,7 +33,6 @@ likes / neutrals / dislikes is close to the real data's (about 30% / 40% / 30%).
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +48,6 @@ __all__ = [
     "PUBLIC_BASE_URL",
     "THRESHOLD",
     "SpotifyEnvironment",
-    "default_source",
     "load_spotify",
     "preference_matrix",
     "read_spotify_environment",
@@ -356,37 +354,3 @@ def load_spotify(
             "threshold": THRESHOLD,
         },
     )
-
-
-def _repository_roots() -> list[Path]:
-    """Candidate repository roots: this package's checkout (editable install) and the folders above the
-    working directory that hold a ``pyproject.toml`` (a notebook runs in ``<root>/notebooks``)."""
-    roots = [Path(__file__).resolve().parents[2]]
-    cwd = Path.cwd().resolve()
-    roots += [folder for folder in (cwd, *cwd.parents) if (folder / "pyproject.toml").is_file()]
-    return roots
-
-
-def default_source(in_colab: bool | None = None, roots: list[Path] | None = None) -> str | None:
-    """The Spotify source the course notebooks use, in this order of preference:
-
-    1. the real data directory ``../shared/data/spotify`` beside the repository root (class machines, CI);
-    2. in Google Colab, :data:`PUBLIC_BASE_URL` (downloaded once into the cache);
-    3. ``None``: the offline synthetic environment.
-
-    Args:
-        in_colab: override the Colab detection (default: ``"google.colab" in sys.modules``).
-        roots: override the candidate repository roots (default: this checkout and the working directory's
-            ancestors that hold a ``pyproject.toml``).
-
-    Returns:
-        a directory path, the URL, or None; pass it to :func:`load_spotify`, whose ``data.source`` says which
-        one ran.
-    """
-    for root in _repository_roots() if roots is None else roots:
-        folder = Path(root).parent / "shared" / "data" / "spotify"
-        if (folder / FEATURES_FILE).is_file():
-            return str(folder.resolve())
-    if in_colab is None:
-        in_colab = "google.colab" in sys.modules
-    return PUBLIC_BASE_URL if in_colab else None

@@ -6,7 +6,7 @@ A synthetic environment: which short message encouraging COVID-19 vaccination sh
   stage of readiness to vaccinate), ``education``, ``insurance``, ``race``, ``language``, ``religion``, each
   drawn independently from the distributions of :data:`USER_DISTRIBUTIONS` (age: normal with mean 45 and
   standard deviation 17, rounded and clipped to 18..90).
-* **Messages**: the 100 messages of ``ftmamba_lite/data/vaccine_messages.csv``, written for this package
+* **Messages**: the 100 messages of ``ftmamba_lite/resources/vaccine_messages.csv``, written for this package
   (10 themes x 10 messages; the paper's were written by ChatGPT), or a CSV of your own with a ``text``
   column. ``messages`` of them (25, 50 or 100) are drawn for each seed. A message is represented by its
   *index* (a categorical feature, the paper's finding), optionally also or instead by *text features*: the
@@ -86,7 +86,7 @@ VACCINE_GRID = ((25, 25), (25, 50), (25, 100), (50, 50), (50, 100), (100, 100))
 ITEM_FEATURE_CHOICES = ("index", "text", "both")
 TEXT_DIMENSIONS = 32
 KMEANS_FIT_USERS = 10_000
-MESSAGES_FILE = "data/vaccine_messages.csv"
+MESSAGES_FILE = "resources/vaccine_messages.csv"
 
 
 def read_messages(source: str | os.PathLike | None = None) -> pd.DataFrame:

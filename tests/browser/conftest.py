@@ -9,7 +9,7 @@ how to install them.
 Screenshots of every checked state go to :data:`ARTIFACTS` (git-ignored). The kernels inherit the
 environment: the live plots are drawn in Output widgets (the library's default);
 ``FTMAMBA_LITE_LIVE_PLOTS=widget`` runs the suite with plotly FigureWidgets instead (the opt-in mode, which
-sometimes renders empty: see :mod:`ftmamba_lite.widgets`).
+sometimes renders empty: see :mod:`ftmamba_lite.course.widgets`).
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ import inspect as _inspect
 
 import torch as _torch
 
-from ftmamba_lite import experiments as _experiments, widgets as _widgets
+from ftmamba_lite import experiments as _experiments
+from ftmamba_lite.course import widgets as _widgets
 
 _torch.set_num_threads(1)
 

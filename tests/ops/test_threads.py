@@ -12,8 +12,10 @@ import numba
 import pytest
 import torch
 
-from ftmamba_lite import course, experiments, threads
-from ftmamba_lite.threads import available_cpus, cgroup_cpu_quota, set_num_threads
+from ftmamba_lite import course, experiments
+from ftmamba_lite.course import environment
+from ftmamba_lite.ops import threads
+from ftmamba_lite.ops.threads import available_cpus, cgroup_cpu_quota, set_num_threads
 
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -95,7 +97,7 @@ def test_setup_caps_torch_and_numba_threads_at_the_granted_cores(monkeypatch: py
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs a machine with two cores")
     set_num_threads(2)
-    monkeypatch.setattr(course, "available_cpus", lambda: 1)  # a Binder-like container: one core granted
+    monkeypatch.setattr(environment, "available_cpus", lambda: 1)  # a Binder-like container: one core granted
     env = course.setup(seed=0)
     assert (torch.get_num_threads(), numba.get_num_threads(), env.threads) == (1, 1, 1)
     assert "(1 CPU thread)" in str(env)
@@ -107,7 +109,7 @@ def test_setup_keeps_fewer_threads_than_the_cores(monkeypatch: pytest.MonkeyPatc
         pytest.skip("needs a machine with two cores")
     torch.set_num_threads(1)  # as notebook 07 does before its setup cell
     numba.set_num_threads(2)
-    monkeypatch.setattr(course, "available_cpus", lambda: 2)
+    monkeypatch.setattr(environment, "available_cpus", lambda: 2)
     course.setup(seed=0)
     assert (torch.get_num_threads(), numba.get_num_threads()) == (1, 1)
 
@@ -121,7 +123,7 @@ def test_set_num_threads_holds_for_torch_after_numba_starts_its_pool() -> None:
     code = (
         "import torch, numba\n"
         "torch.ones(10**6).sum()\n"  # PyTorch in use, as in any notebook by its setup cell
-        "from ftmamba_lite.threads import set_num_threads\n"
+        "from ftmamba_lite.ops.threads import set_num_threads\n"
         "set_num_threads(1)\n"
         "print(torch.get_num_threads(), numba.get_num_threads())\n"
     )

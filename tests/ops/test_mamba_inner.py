@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from ftmamba_lite.fused_scan import DISABLE_NUMBA_ENV
 from ftmamba_lite.mamba import MambaLayer
-from ftmamba_lite.mamba_inner import inner_backend, mamba_inner, mamba_inner_ref
+from ftmamba_lite.ops.mamba_inner import inner_backend, mamba_inner, mamba_inner_ref
+from ftmamba_lite.ops.runtime import DISABLE_NUMBA_ENV
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 NAMES = ["xz", "conv_weight", "conv_bias", "x_proj_weight", "dt_proj_weight", "A", "D", "delta_bias"]

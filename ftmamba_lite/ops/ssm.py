@@ -24,7 +24,7 @@ Three implementations of the same function live here:
 * :func:`selective_scan_ref` — the recurrence, one step at a time, written to read like the math above.
 * :func:`selective_scan_parallel` — the same numbers from an associative (log-depth) scan over l.
 * :func:`selective_scan` — what the model calls: mamba-ssm's CUDA kernel on CUDA tensors when it is
-  installed, otherwise the fused CPU scan of :mod:`ftmamba_lite.fused_scan`, which never materialises the
+  installed, otherwise the fused CPU scan of :mod:`ftmamba_lite.ops.fused_scan`, which never materialises the
   (b, l, d, n) state.
 """
 
@@ -36,51 +36,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import check_scan_inputs
+from .fused_scan import selective_scan_fused
+
 __all__ = [
     "selective_scan",
     "selective_scan_parallel",
     "selective_scan_ref",
     "discretize",
-    "check_scan_inputs",
-    "check_shapes",
     "mamba_ssm_available",
 ]
-
-
-def check_scan_inputs(
-    u: Tensor,
-    delta: Tensor,
-    A: Tensor,
-    B: Tensor,
-    C: Tensor,
-    D: Tensor | None = None,
-    z: Tensor | None = None,
-    delta_bias: Tensor | None = None,
-) -> None:
-    """Raise a ValueError naming the argument whose shape does not fit the layouts above."""
-    if u.dim() != 3:
-        raise ValueError(f"u must be (batch, d_inner, length), got shape {tuple(u.shape)}")
-    b, d, l = u.shape
-    if A.dim() != 2 or A.shape[0] != d:
-        raise ValueError(f"A must be (d_inner={d}, d_state), got shape {tuple(A.shape)}")
-    n = A.shape[1]
-    expected = {
-        "delta": (delta, (b, d, l)),
-        "B": (B, (b, n, l)),
-        "C": (C, (b, n, l)),
-        "D": (D, (d,)),
-        "z": (z, (b, d, l)),
-        "delta_bias": (delta_bias, (d,)),
-    }
-    check_shapes(expected, f"for u of shape {(b, d, l)} and A of shape {(d, n)}")
-
-
-def check_shapes(expected: dict[str, tuple[Tensor | None, tuple[int, ...]]], context: str) -> None:
-    """Raise a ValueError naming the first given tensor of ``expected`` (name: (tensor or None, shape)) whose
-    shape differs; ``context`` says what the shapes follow from."""
-    for name, (tensor, shape) in expected.items():
-        if tensor is not None and tuple(tensor.shape) != shape:
-            raise ValueError(f"{name} must have shape {shape} {context}, got {tuple(tensor.shape)}")
 
 
 def discretize(
@@ -233,7 +198,7 @@ def selective_scan(
     """The selective scan the model calls: the fastest available implementation for the inputs' device.
 
     * CUDA tensors and mamba-ssm installed: mamba-ssm's fused CUDA kernel (``selective_scan_fn``).
-    * Otherwise: :func:`ftmamba_lite.fused_scan.selective_scan_fused`, the CPU scan that keeps only the
+    * Otherwise: :func:`ftmamba_lite.ops.fused_scan.selective_scan_fused`, the CPU scan that keeps only the
       running (b, d, n) state.
 
     Arguments and shapes as :func:`selective_scan_ref`. Returns out (b, d, l).
@@ -243,6 +208,4 @@ def selective_scan(
         kernel = _mamba_ssm_kernel()
         if kernel is not None:
             return kernel(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    from .fused_scan import selective_scan_fused
-
     return selective_scan_fused(u, delta, A, B, C, D, z, delta_bias, delta_softplus)

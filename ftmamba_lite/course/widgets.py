@@ -1,4 +1,4 @@
-"""Interactive panels of the course notebooks: ipywidgets controls and figures of :mod:`ftmamba_lite.plots`.
+"""Interactive panels of the course notebooks: ipywidgets controls and :mod:`ftmamba_lite.course.plots`.
 
 Every panel is an object whose controls are attributes (``panel.delta``, ``panel.train_button``, ...), whose
 plot is ``panel.figure`` and whose callbacks are ordinary methods, so tests drive them without a browser
@@ -30,15 +30,16 @@ from IPython import get_ipython
 from IPython.display import display
 from IPython.utils.capture import capture_output
 
+from ..analysis import over_under, over_under_summary
+from ..baselines import build_baseline
+from ..encoding import TableEncoder
+from ..metrics import ArrayLike
+from ..tokenizer import FeatureTokenizer
+from ..towers import TwoTowerModel
+from ..train import Callback, EncodedData, History, build_model, count_parameters, fit
 from . import plots
-from .analysis import over_under, over_under_summary
-from .baselines import build_baseline
-from .course import impulse_response, in_colab
-from .encoding import TableEncoder
-from .metrics import ArrayLike
-from .tokenizer import FeatureTokenizer
-from .towers import TwoTowerModel
-from .train import Callback, EncodedData, History, build_model, count_parameters, fit
+from .demos import impulse_response
+from .environment import in_colab
 
 __all__ = [
     "LIVE_PLOTS_ENV",

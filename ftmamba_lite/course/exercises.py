@@ -14,11 +14,11 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from .course import impulse_response, work_depth
-from .mamba import MambaLayer
-from .metrics import evaluate, metric_ceiling
-from .tokenizer import FeatureTokenizer
-from .train import count_parameters
+from ..mamba import MambaLayer
+from ..metrics import evaluate, metric_ceiling
+from ..tokenizer import FeatureTokenizer
+from ..train import count_parameters
+from .demos import impulse_response, work_depth
 
 __all__ = [
     "METRICS_EXAMPLE",
@@ -318,7 +318,7 @@ def check_over_under_total(answer: object) -> bool:
 
 def check_training_examples(answer: object) -> bool:
     """A user rated 10 movies. How many (prefix -> next item) training examples give them leave-one-out?"""
-    from .datasets.movielens import training_windows
+    from ..datasets.movielens import training_windows
 
     train = np.arange(1, 11)[:-2]  # leave-one-out keeps the first 8 of the 10 items for training
     expected = int((training_windows([train], max_len=200)[1] > 0).sum())
@@ -347,7 +347,7 @@ def check_ndcg_at_rank(answer: object) -> bool:
 
 def check_ssm_state_size(answer: object) -> bool:
     """How many numbers does the SSM state h of Mamba4Rec's one layer hold per user (paper defaults)?"""
-    from .sequential import Mamba4Rec
+    from ..sequential import Mamba4Rec
 
     layer = Mamba4Rec(n_items=10).blocks[0].mamba
     expected = layer.d_inner * layer.d_state

@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import check_shapes
 from .conv import causal_conv1d, causal_conv1d_ref
-from .fused_scan import _buffer, _bwd_scratch, _groups, numba_kernels
-from .ssm import check_shapes, selective_scan, selective_scan_ref
+from .runtime import buffer, channel_groups, kernels, numba_kernels, scan_bwd_scratch
+from .ssm import selective_scan, selective_scan_ref
 
 __all__ = ["mamba_inner", "mamba_inner_ref", "inner_backend"]
 
@@ -116,8 +117,8 @@ def inner_backend(device: torch.device | str = "cpu", d_state: int = 16) -> str:
     """What :func:`mamba_inner` runs for tensors on ``device``: "numba" (one fused operation) or "composite"
     (the separate operations, each dispatched to its fastest implementation: mamba-ssm and causal-conv1d on
     CUDA). The fused operation needs the numba kernels and d_state <= 16, their state block."""
-    kernels = numba_kernels()
-    if torch.device(device).type == "cpu" and kernels is not None and d_state <= kernels.NB:
+    module = numba_kernels()
+    if torch.device(device).type == "cpu" and module is not None and d_state <= module.NB:
         return "numba"
     return "composite"
 
@@ -138,16 +139,17 @@ class _NumbaInner(torch.autograd.Function):
         delta_bias: Tensor,
         save: bool,
     ) -> Tensor:
-        from . import _scan_kernels as kernels
-
+        module = kernels()
         b, l, d2 = xz.shape
-        d, r, n, nb = d2 // 2, dt_proj_weight.shape[1], A.shape[1], kernels.NB
+        d, r, n, nb = d2 // 2, dt_proj_weight.shape[1], A.shape[1], module.NB
         xz = xz.contiguous()
         w_t = conv_weight.t().contiguous()  # (d, w) -> (w, d): a tap is contiguous over channels
-        x = _buffer(xz, b, l, d)
-        kernels.conv_fwd(xz.numpy(), 0, w_t.numpy(), conv_bias.numpy(), True, x.numpy())  # x: first half
+        x = buffer(xz, b, l, d)
+        module.conv_fwd(
+            x=xz.numpy(), x_off=0, weight=w_t.numpy(), bias=conv_bias.numpy(), silu=True, out=x.numpy()
+        )
         x_dbl = F.linear(x, x_proj_weight)  # (b, l, r + 2n)
-        delta = _buffer(xz, b, l, d)
+        delta = buffer(xz, b, l, d)
         torch.mm(x_dbl.view(b * l, -1)[:, :r], dt_proj_weight.t(), out=delta.view(b * l, d))  # dt_proj
         if n == nb:  # B and C are read inside x_dbl
             B_, b_off, C_, c_off = x_dbl, r, x_dbl, r + n
@@ -155,14 +157,15 @@ class _NumbaInner(torch.autograd.Function):
             B_, b_off = F.pad(x_dbl[..., r : r + n], (0, nb - n)), 0  # (b, l, NB)
             C_, c_off = F.pad(x_dbl[..., r + n :], (0, nb - n)), 0  # (b, l, NB)
         At = F.pad(A, (0, nb - n)).t().contiguous()  # (d, n) -> (NB, d)
-        items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-l // kernels.T)
-        ckpt = _buffer(xz, b, chunks - 1, nb, d) if save and chunks > 1 else _buffer(xz, 1, 1, nb, 1)
-        y = _buffer(xz, b, l, d)
+        items, chunks = b * channel_groups(b, d, module.get_num_threads()), -(-l // module.T)
+        ckpt = buffer(xz, b, chunks - 1, nb, d) if save and chunks > 1 else buffer(xz, 1, 1, nb, 1)
+        y = buffer(xz, b, l, d)
         # z is read in the second half of xz
-        kernels.scan_fwd(
-            x.numpy(), delta.numpy(), delta_bias.numpy(), True, At.numpy(), B_.numpy(), b_off,
-            C_.numpy(), c_off, D.numpy(), xz.numpy(), d, True, save, y.numpy(), ckpt.numpy(),
-            _buffer(xz, items, d).numpy(), _buffer(xz, items, nb, d).numpy(),
+        module.scan_fwd(
+            u=x.numpy(), delta=delta.numpy(), delta_bias=delta_bias.numpy(), softplus=True, At=At.numpy(),
+            B=B_.numpy(), b_off=b_off, C=C_.numpy(), c_off=c_off, D=D.numpy(), z=xz.numpy(), z_off=d,
+            has_z=True, save=save, out=y.numpy(), ckpt=ckpt.numpy(), dtrow=buffer(xz, items, d).numpy(),
+            hs=buffer(xz, items, nb, d).numpy(),
         )  # fmt: skip
         if save:
             ctx.save_for_backward(xz, w_t, conv_bias, x_proj_weight, dt_proj_weight, At, D, delta_bias,
@@ -172,29 +175,30 @@ class _NumbaInner(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
-        from . import _scan_kernels as kernels
-
+        module = kernels()
         (xz, w_t, conv_bias, x_proj_weight, dt_proj_weight, At, D, delta_bias,
          x, x_dbl, delta, B_, C_, ckpt) = ctx.saved_tensors  # fmt: skip
         n, b_off, c_off = ctx.offsets
         b, l, d = x.shape
-        r, nb = dt_proj_weight.shape[1], kernels.NB
-        groups, scratch = _bwd_scratch(x, b, d)
+        r, nb = dt_proj_weight.shape[1], module.NB
+        groups, scratch = scan_bwd_scratch(x, b, d)
         dy = dy.contiguous()
-        dxz = _buffer(x, b, l, 2 * d)  # dx into the first half (convolution), dz into the second (scan)
-        du, ddelta = _buffer(x, b, l, d), _buffer(x, b, l, d)
-        dA_part, dD_part, dbias_part = _buffer(x, b, nb, d), _buffer(x, b, d), _buffer(x, b, d)
-        dBC = _buffer(x, groups, b, l, B_.shape[-1])  # dB and dC at B's and C's places, per channel group
+        dxz = buffer(x, b, l, 2 * d)  # dx into the first half (convolution), dz into the second (scan)
+        du, ddelta = buffer(x, b, l, d), buffer(x, b, l, d)
+        dA_part, dD_part, dbias_part = buffer(x, b, nb, d), buffer(x, b, d), buffer(x, b, d)
+        dBC = buffer(x, groups, b, l, B_.shape[-1])  # dB and dC at B's and C's places, per channel group
         if n == nb:
             dB_, db_off, dC_, dc_off = dBC, b_off, dBC, c_off
         else:
-            dB_, db_off, dC_, dc_off = dBC, 0, _buffer(x, *dBC.shape), 0
+            dB_, db_off, dC_, dc_off = dBC, 0, buffer(x, *dBC.shape), 0
         # dz is written into the second half of dxz, dB and dC at their places in dBC
-        kernels.scan_bwd(
-            x.numpy(), delta.numpy(), delta_bias.numpy(), True, At.numpy(), B_.numpy(), b_off,
-            C_.numpy(), c_off, D.numpy(), xz.numpy(), d, True, ckpt.numpy(), dy.numpy(), du.numpy(),
-            ddelta.numpy(), dxz.numpy(), d, dA_part.numpy(), dD_part.numpy(), dbias_part.numpy(),
-            dB_.numpy(), db_off, dC_.numpy(), dc_off, *scratch,
+        module.scan_bwd(
+            u=x.numpy(), delta=delta.numpy(), delta_bias=delta_bias.numpy(), softplus=True, At=At.numpy(),
+            B=B_.numpy(), b_off=b_off, C=C_.numpy(), c_off=c_off, D=D.numpy(), z=xz.numpy(), z_off=d,
+            has_z=True, ckpt=ckpt.numpy(), dout=dy.numpy(), du=du.numpy(), ddelta=ddelta.numpy(),
+            dz=dxz.numpy(), dz_off=d, dA_part=dA_part.numpy(), dD_part=dD_part.numpy(),
+            dbias_part=dbias_part.numpy(), dB_part=dB_.numpy(), db_off=db_off, dC_part=dC_.numpy(),
+            dc_off=dc_off, **scratch,
         )  # fmt: skip
         # dt_proj and x_proj backward: ddelta (b l, d) -> dΔ (b l, r); dx_dbl = [dΔ, dB, dC] (b l, r + 2n)
         ddelta2, x_dbl2 = ddelta.view(b * l, d), x_dbl.view(b * l, -1)  # (b, l, .) -> (b l, .)
@@ -207,10 +211,10 @@ class _NumbaInner(torch.autograd.Function):
             dx_dbl = torch.cat([ddelta2 @ dt_proj_weight, dB.reshape(b * l, n), dC.reshape(b * l, n)], dim=1)
         d_x_proj = dx_dbl.t() @ x.view(b * l, d)  # (r + 2n, d)
         du.view(b * l, d).addmm_(dx_dbl, x_proj_weight)  # x feeds the scan and x_proj
-        dw_part, db_part, gp = _buffer(x, b, w_t.shape[0], d), _buffer(x, b, d), _buffer(x, b, l, d)
-        kernels.conv_bwd(
-            xz.numpy(), 0, w_t.numpy(), conv_bias.numpy(), True, du.numpy(), dxz.numpy(), 0, dw_part.numpy(),
-            db_part.numpy(), gp.numpy(),
+        dw_part, db_part, gp = buffer(x, b, w_t.shape[0], d), buffer(x, b, d), buffer(x, b, l, d)
+        module.conv_bwd(
+            x=xz.numpy(), x_off=0, weight=w_t.numpy(), bias=conv_bias.numpy(), silu=True, dout=du.numpy(),
+            dx=dxz.numpy(), dx_off=0, dweight_part=dw_part.numpy(), dbias_part=db_part.numpy(), gp=gp.numpy(),
         )  # fmt: skip
         return (
             dxz,

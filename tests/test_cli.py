@@ -1,4 +1,4 @@
-"""The H&M and vaccine experiments end to end: registry, one seed, and the reproduce command."""
+"""The command line (ftmamba_lite.cli): `ftmamba-lite reproduce` for every experiment, tiny runs."""
 
 from __future__ import annotations
 
@@ -7,41 +7,20 @@ import pytest
 
 from ftmamba_lite import cli, experiments
 from ftmamba_lite.cli import main
-from ftmamba_lite.experiments import EXPERIMENTS, paper_table, run_seed
 
 
-def test_registry_has_the_papers_settings():
-    assert EXPERIMENTS["hm"].lr == 1e-4 and EXPERIMENTS["hm"].map_ks == (12,)
-    assert EXPERIMENTS["vaccine"].lr == 1e-5 and len(EXPERIMENTS["vaccine"].grid) == 6
-    assert len(paper_table("vaccine", clusters=25, messages=50)) == 2
-    with pytest.raises(ValueError, match="no column 'k'"):
-        paper_table("vaccine", k=25)
-
-
-def test_run_seed_hm_reports_map12_and_is_deterministic():
-    kwargs = dict(
-        steps=6,
-        eval_every=3,
-        data_kwargs={"n_train": 400, "n_valid": 20, "n_test": 10, "n_items": 30,
-                     "synthetic": {"n_customers": 800, "n_articles": 200, "n_transactions": 6_000}},
+def test_reproduce_movielens_cli_writes_its_table(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["reproduce", "movielens", "--model", "popularity", "--data", "synthetic", "--seeds", "2",
+         "--jobs", "1", "--out", str(tmp_path)]
     )  # fmt: skip
-    a = run_seed("hm", "mlp", 1, **kwargs)
-    b = run_seed("hm", "mlp", 1, **kwargs)
-    assert "MAP@12" in a and 0 <= a["MAP@12"] <= 1 and a["MAP@12"] == b["MAP@12"]
-    assert (a["scores"] == b["scores"]).all() and a["scores"].shape == (10, 30)
-    assert a["ceiling"]["MAP@12"] == pytest.approx(1.0)
-
-
-def test_run_seed_vaccine_records_clusters_and_messages():
-    row = run_seed(
-        "vaccine",
-        "linear",
-        0,
-        steps=3,
-        eval_every=None,
-        data_kwargs={"clusters": 5, "messages": 10, "n_users": 500, "n_train": 200, "n_test": 10},
-    )
-    assert row["clusters"] == 5 and row["messages"] == 10 and row["scores"].shape == (10, 10)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "popularity" in out and "HR@10" in out
+    seeds = pd.read_csv(tmp_path / "movielens_popularity_seeds.csv")
+    assert list(seeds["seed"]) == [0, 1] and seeds["HR@10"].between(0, 1).all()
+    with pytest.raises(SystemExit):
+        main(["reproduce", "movielens", "--model", "gru4rec"])
 
 
 @pytest.mark.slow
@@ -91,3 +70,39 @@ def test_cli_grid_runs_every_row_and_writes_one_summary(tmp_path, monkeypatch):
     args = cli.build_parser().parse_args(["reproduce", "hm", "--grid"])
     with pytest.raises(SystemExit, match="grid"):
         cli._reproduce_grid(args)
+
+
+def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
+    code = main(
+        [
+            "reproduce",
+            "spotify",
+            "--embedder",
+            "both",
+            "--seeds",
+            "2",
+            "--steps",
+            "10",
+            "--n-train",
+            "300",
+            "--eval-every",
+            "5",
+            "--jobs",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "paper: mamba" in printed and "ours: transformer (n=2)" in printed and "ceiling" in printed
+    seeds = pd.read_csv(tmp_path / "spotify_both_seeds.csv")
+    assert sorted(seeds["model"].unique()) == ["mamba", "transformer"] and len(seeds) == 4
+    summary = pd.read_csv(tmp_path / "spotify_both_summary.csv")
+    assert set(summary["model"]) == {"mamba", "transformer"}
+    assert (tmp_path / "spotify_both.json").exists() and (tmp_path / "spotify_both_curves.csv").exists()
+    over = pd.read_csv(tmp_path / "spotify_both_over_under.csv")  # Figure 5: 2 models x 2 seeds x items
+    assert len(over) == 4 * over["item"].nunique() and set(over["model"]) == {"mamba", "transformer"}
+    for _, run in over.groupby(["model", "seed"]):
+        assert run["difference"].sum() == 0  # as many recommendations as likes, per run
+        assert (run["difference"] == run["recommended"] - run["likes"]).all()

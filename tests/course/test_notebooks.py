@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ftmamba_lite import exercises, links
-from ftmamba_lite.datasets.spotify import PUBLIC_BASE_URL, default_source
+from ftmamba_lite.course import exercises, links, spotify_source
+from ftmamba_lite.datasets.spotify import PUBLIC_BASE_URL
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 COURSE = [f"{i:02d}_" for i in range(1, 6)]
 
@@ -122,7 +122,7 @@ def test_notebook_follows_the_outline(path: Path) -> None:
     cells = load(path)["cells"]
     text = ["".join(c["source"]) for c in cells]
     assert cells[0]["cell_type"] == "markdown" and text[0].startswith(f"# {path.name[:2]} ")
-    assert links.badges_markdown(path.name) in text[0], "Colab/Binder badges differ from ftmamba_lite.links"
+    assert links.badges_markdown(path.name) in text[0], "badges differ from course.links"
 
     def first(pattern: str, kind: str) -> int:
         hits = [
@@ -171,12 +171,12 @@ def test_sync_notebooks_rewrites_badges_and_install_url(
     assert "ftmamba-lite/ftmamba-lite" not in text
 
 
-def test_default_source_prefers_real_data_then_colab_url_then_synthetic(tmp_path: Path) -> None:
+def test_spotify_source_prefers_real_data_then_colab_url_then_synthetic(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    assert default_source(in_colab=False, roots=[repo]) is None
-    assert default_source(in_colab=True, roots=[repo]) == PUBLIC_BASE_URL
+    assert spotify_source(in_colab=False, roots=[repo]) is None
+    assert spotify_source(in_colab=True, roots=[repo]) == PUBLIC_BASE_URL
     data = tmp_path / "shared" / "data" / "spotify"
     data.mkdir(parents=True)
     (data / "spotify_features.csv").write_text("Genre\n")
-    assert default_source(in_colab=True, roots=[repo]) == str(data.resolve())
+    assert spotify_source(in_colab=True, roots=[repo]) == str(data.resolve())

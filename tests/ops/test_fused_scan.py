@@ -14,9 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftmamba_lite import fused_scan
-from ftmamba_lite.fused_scan import DISABLE_NUMBA_ENV, scan_backend, selective_scan_fused
-from ftmamba_lite.ssm import selective_scan, selective_scan_ref
+from ftmamba_lite.ops import fused_scan, runtime
+from ftmamba_lite.ops.fused_scan import scan_backend, selective_scan_fused
+from ftmamba_lite.ops.runtime import DISABLE_NUMBA_ENV
+from ftmamba_lite.ops.ssm import selective_scan, selective_scan_ref
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 BACKENDS = [
@@ -228,7 +229,7 @@ def test_dispatcher_uses_it_on_cpu(backend: str) -> None:
 def test_environment_variable_selects_the_pytorch_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(DISABLE_NUMBA_ENV, "1")
     assert scan_backend("cpu") == "torch"
-    assert fused_scan.numba_kernels() is None
+    assert runtime.numba_kernels() is None
     assert scan_backend("meta") == "torch"
     monkeypatch.setenv(DISABLE_NUMBA_ENV, "0")
     assert scan_backend("cpu") == ("numba" if HAS_NUMBA else "torch")
@@ -249,21 +250,21 @@ def test_softplus_threshold_like_torch(backend: str) -> None:
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
 def test_jit_without_a_writable_cache_still_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """numba raises at decoration when no cache directory is writable; the kernels then compile uncached."""
-    from ftmamba_lite import _scan_kernels
+    from ftmamba_lite.ops import kernels
 
-    real_njit = _scan_kernels.njit
+    real_njit = kernels.njit
 
     def njit_without_cache_dir(**options: object) -> object:
         if options.get("cache"):
             raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
         return real_njit(**options)
 
-    monkeypatch.setattr(_scan_kernels, "njit", njit_without_cache_dir)
+    monkeypatch.setattr(kernels, "njit", njit_without_cache_dir)
 
     def f(x: float) -> float:
         return x + 1.0
 
-    assert _scan_kernels._jit()(f)(1.0) == 2.0
+    assert kernels._jit()(f)(1.0) == 2.0
 
 
 @pytest.mark.skipif(
@@ -271,14 +272,14 @@ def test_jit_without_a_writable_cache_still_compiles(monkeypatch: pytest.MonkeyP
 )
 def test_read_only_package_directory(tmp_path: Path) -> None:
     """A kernel defined in a read-only directory, with a read-only home: imports and runs (no cache)."""
-    package = Path(fused_scan.__file__).parent
+    package = Path(fused_scan.__file__).parents[1]  # ftmamba_lite/
     code_dir, home = tmp_path / "code", tmp_path / "home"
     code_dir.mkdir()
     home.mkdir()
     (code_dir / "tiny.py").write_text(
         textwrap.dedent(
             """
-            from ftmamba_lite._scan_kernels import _jit
+            from ftmamba_lite.ops.kernels import _jit
 
             @_jit()
             def add_one(x):

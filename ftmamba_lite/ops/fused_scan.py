@@ -10,7 +10,7 @@ in SRAM; on a CPU the same idea keeps it in registers and L1:
   way.
 
 Work is O(b l d n); memory O(b l d) plus checkpoints of the state every 32 steps, (b, l / 32, d, n), where the
-parallel scan of :mod:`ftmamba_lite.ssm` keeps O(b l d n log l) alive for autograd.
+parallel scan of :mod:`ftmamba_lite.ops.ssm` keeps O(b l d n log l) alive for autograd.
 
 Dimension letters (NOTATION.md):
     b  batch            l  length (tokens)
@@ -19,54 +19,30 @@ Dimension letters (NOTATION.md):
 Two implementations of one ``torch.autograd.Function`` contract, picked per call by :func:`scan_backend`:
 
 * ``"numba"`` (CPU tensors, numba importable, ``FTMAMBA_LITE_DISABLE_NUMBA`` unset): the kernels of
-  :mod:`ftmamba_lite._scan_kernels`, float32 or float64 (float64 compiles its own version on first use),
+  :mod:`ftmamba_lite.ops.kernels`, float32 or float64 (float64 compiles its own version on first use),
   parallel over channels.
 * ``"torch"`` (everything else: CUDA without mamba-ssm, numba missing or disabled): the same algorithm in
   PyTorch, vectorised over (b, d, n) per step and over chunks of ``CHUNK`` steps for exp and the gradient
-  reductions; memory O(b d n CHUNK). About 3-6x slower than numba on 2 cores, still without the (b, l, d, n)
-  state.
+  reductions; memory O(b d n CHUNK). Slower than numba (benchmarks/README.md), still without the
+  (b, l, d, n) state.
 
 Half-precision inputs are computed in float32 and the output cast back, as in ``selective_scan_ref``.
 """
 
 from __future__ import annotations
 
-import os
-from types import ModuleType
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .ssm import check_scan_inputs
+from .checks import check_scan_inputs
+from .runtime import buffer, channel_groups, kernels, numba_kernels, scan_bwd_scratch
 
-__all__ = ["selective_scan_fused", "scan_backend", "numba_kernels", "DISABLE_NUMBA_ENV"]
+__all__ = ["scan_backend", "selective_scan_fused"]
 
-DISABLE_NUMBA_ENV = "FTMAMBA_LITE_DISABLE_NUMBA"
 CHUNK = 64  # steps per chunk of the PyTorch path
-
-_kernels: ModuleType | None = None
-_kernels_tried = False
-
-
-def numba_kernels() -> ModuleType | None:
-    """The numba kernel module, or None when numba is not importable or ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
-
-    The environment variable is read on every call, so it can be flipped at run time (the tests do).
-    """
-    global _kernels, _kernels_tried
-    if os.environ.get(DISABLE_NUMBA_ENV, "").strip() not in ("", "0"):
-        return None
-    if not _kernels_tried:
-        _kernels_tried = True
-        try:
-            from . import _scan_kernels
-        except ImportError:  # numba missing or broken: the PyTorch path serves
-            _scan_kernels = None
-        _kernels = _scan_kernels
-    return _kernels
 
 
 def scan_backend(device: torch.device | str = "cpu") -> str:
@@ -98,41 +74,13 @@ def _gate_grads(y: Tensor, z: Tensor | None, dout: Tensor) -> tuple[Tensor, Tens
     return dout * z * s, dout * y * s * (1 + z * (1 - s))
 
 
-def _groups(b: int, d: int, threads: int) -> int:
-    """Channel groups per batch row so that the b * groups work items give each thread at least 4."""
-    return max(1, min(d, -(-4 * threads // b)))
-
-
-def _buffer(like: Tensor, *shape: int) -> Tensor:
-    """An uninitialised CPU tensor of ``shape`` in ``like``'s dtype (float32 or float64), for the kernels'
-    outputs and scratch.
-
-    numpy allocates it: for large arrays numpy asks Linux for transparent huge pages (``madvise``), and the
-    first write into a fresh array then page-faults about 4x faster than into one from PyTorch's allocator
-    (b 32, l 2,048, width 512: 20 against 85 ms), a cost every call pays again at long lengths. The paper's
-    Mamba embedder step at 2,048 tokens gains about 2 %: most of its large tensors are PyTorch's.
-    """
-    return torch.from_numpy(np.empty(shape, dtype=np.float64 if like.dtype == torch.float64 else np.float32))
-
-
-def _bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, list[np.ndarray]]:
-    """The channel groups g per batch row of ``scan_bwd`` and its per-thread scratch arrays (dts, ys, Hs, Es,
-    hr, dhs, sb, sa; shapes in its doc), in ``like``'s dtype."""
-    kernels = _scan_kernels_module()
-    threads, steps, nb = kernels.get_num_threads(), kernels.T, kernels.NB
-    groups = _groups(b, d, threads)
-    m = -(-d // groups)  # channels of the widest group
-    shapes = [(steps, m), (steps, m), (steps + 1, nb, m), (steps, nb, m), (nb, m), (nb, m), (m,), (m,)]
-    return groups, [_buffer(like, threads, *shape).numpy() for shape in shapes]
-
-
 def _tokens_major(t: Tensor) -> Tensor:
     """(b, d, l) -> contiguous (b, l, d); free for the transposed views the Mamba layer passes."""
     return t.transpose(1, 2).contiguous()
 
 
 class _NumbaScan(torch.autograd.Function):
-    """The numba path: :func:`ftmamba_lite._scan_kernels.scan_fwd` / ``scan_bwd`` wrapped for autograd.
+    """The numba path: :func:`ftmamba_lite.ops.kernels.scan_fwd` / ``scan_bwd`` wrapped for autograd.
 
     The kernels work on tokens-major (b, l, d) arrays, the layout of the model's projections, so the
     transposed views of the Mamba layer cost no copy; they apply bias and softplus to delta themselves. Their
@@ -156,24 +104,24 @@ class _NumbaScan(torch.autograd.Function):
         delta_softplus: bool,
         save: bool,
     ) -> Tensor:
-        kernels = _scan_kernels_module()
+        module = kernels()
         b, d, _ = u.shape
-        n, nb = A.shape[1], kernels.NB
+        n, nb = A.shape[1], module.NB
         u_, delta_ = _tokens_major(u), _tokens_major(delta)  # (b, l, d)
         bias_ = delta_bias.contiguous() if delta_bias is not None else u.new_zeros(d)
         At = F.pad(A, (0, nb - n)).t().contiguous()  # (d, n) -> (NB, d): the kernels run along channels
         B_ = F.pad(B.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
         C_ = F.pad(C.transpose(1, 2), (0, nb - n)).contiguous()  # (b, n, l) -> (b, l, NB)
         D_ = D.contiguous() if D is not None else u.new_zeros(d)
-        z_ = _tokens_major(z) if z is not None else _buffer(u, 1, 1, 1)  # placeholder, unread
-        items, chunks = b * _groups(b, d, kernels.get_num_threads()), -(-u_.shape[1] // kernels.T)
-        ckpt = _buffer(u, b, chunks - 1, nb, d) if save and chunks > 1 else _buffer(u, 1, 1, nb, 1)
-        out = _buffer(u, *u_.shape)
-        dtrow, hs = _buffer(u, items, d), _buffer(u, items, nb, d)
-        kernels.scan_fwd(
-            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, At.numpy(), B_.numpy(), 0,
-            C_.numpy(), 0, D_.numpy(), z_.numpy(), 0, z is not None, save, out.numpy(), ckpt.numpy(),
-            dtrow.numpy(), hs.numpy(),
+        z_ = _tokens_major(z) if z is not None else buffer(u, 1, 1, 1)  # placeholder, unread
+        items, chunks = b * channel_groups(b, d, module.get_num_threads()), -(-u_.shape[1] // module.T)
+        ckpt = buffer(u, b, chunks - 1, nb, d) if save and chunks > 1 else buffer(u, 1, 1, nb, 1)
+        out = buffer(u, *u_.shape)
+        module.scan_fwd(
+            u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
+            At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
+            z=z_.numpy(), z_off=0, has_z=z is not None, save=save, out=out.numpy(), ckpt=ckpt.numpy(),
+            dtrow=buffer(u, items, d).numpy(), hs=buffer(u, items, nb, d).numpy(),
         )  # fmt: skip
         ctx.save_for_backward(u_, delta_, bias_, At, B_, C_, D_, z_, ckpt)
         ctx.flags = (n, delta_softplus, D is not None, z is not None, delta_bias is not None)
@@ -181,21 +129,23 @@ class _NumbaScan(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor) -> tuple[Tensor | None, ...]:
-        kernels = _scan_kernels_module()
+        module = kernels()
         u_, delta_, bias_, At, B_, C_, D_, z_, ckpt = ctx.saved_tensors
         n, delta_softplus, has_D, has_z, has_bias = ctx.flags
         b, l, d = u_.shape
-        nb = kernels.NB
-        groups, scratch = _bwd_scratch(u_, b, d)
-        du, ddelta = _buffer(u_, b, l, d), _buffer(u_, b, l, d)
-        dz = _buffer(u_, b, l, d) if has_z else _buffer(u_, 1, 1, 1)
-        dA_part, dD_part, dbias_part = _buffer(u_, b, nb, d), _buffer(u_, b, d), _buffer(u_, b, d)
-        dB_part, dC_part = _buffer(u_, groups, b, l, nb), _buffer(u_, groups, b, l, nb)
-        kernels.scan_bwd(
-            u_.numpy(), delta_.numpy(), bias_.numpy(), delta_softplus, At.numpy(), B_.numpy(), 0,
-            C_.numpy(), 0, D_.numpy(), z_.numpy(), 0, has_z, ckpt.numpy(), _tokens_major(dout).numpy(),
-            du.numpy(), ddelta.numpy(), dz.numpy(), 0, dA_part.numpy(), dD_part.numpy(), dbias_part.numpy(),
-            dB_part.numpy(), 0, dC_part.numpy(), 0, *scratch,
+        nb = module.NB
+        groups, scratch = scan_bwd_scratch(u_, b, d)
+        du, ddelta = buffer(u_, b, l, d), buffer(u_, b, l, d)
+        dz = buffer(u_, b, l, d) if has_z else buffer(u_, 1, 1, 1)
+        dA_part, dD_part, dbias_part = buffer(u_, b, nb, d), buffer(u_, b, d), buffer(u_, b, d)
+        dB_part, dC_part = buffer(u_, groups, b, l, nb), buffer(u_, groups, b, l, nb)
+        module.scan_bwd(
+            u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
+            At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
+            z=z_.numpy(), z_off=0, has_z=has_z, ckpt=ckpt.numpy(), dout=_tokens_major(dout).numpy(),
+            du=du.numpy(), ddelta=ddelta.numpy(), dz=dz.numpy(), dz_off=0, dA_part=dA_part.numpy(),
+            dD_part=dD_part.numpy(), dbias_part=dbias_part.numpy(), dB_part=dB_part.numpy(), db_off=0,
+            dC_part=dC_part.numpy(), dc_off=0, **scratch,
         )  # fmt: skip
         return (
             du.transpose(1, 2),  # (b, l, d) -> (b, d, l)
@@ -211,13 +161,6 @@ class _NumbaScan(torch.autograd.Function):
         )
 
 
-def _scan_kernels_module() -> ModuleType:
-    """The kernel module (also when numba was disabled between a forward and its backward)."""
-    from . import _scan_kernels
-
-    return _scan_kernels
-
-
 def _numba_scan(
     u: Tensor,
     delta: Tensor,
@@ -231,7 +174,7 @@ def _numba_scan(
 ) -> Tensor:
     """:class:`_NumbaScan` for any n: the states are independent, so n > 16 runs as blocks of 16 whose
     outputs add up (the skip D u and the gate silu(z) are applied once, after the sum)."""
-    nb = _scan_kernels_module().NB
+    nb = kernels().NB
     n = A.shape[1]
     tensors = (u, delta, A, B, C, D, z, delta_bias)
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)  # checkpoints

@@ -3,7 +3,8 @@
 Every notebook's title cell carries the badges of :func:`badges_markdown` and its first code cell installs
 :func:`pip_requirement` when it runs in Colab. A notebook cannot import this module before the package is
 installed, so those two places hold copies of the URL; ``tests/test_course_packaging.py`` checks that they
-agree with :data:`REPO_URL`, and ``python -m ftmamba_lite.links notebooks/`` rewrites them when it changes.
+agree with :data:`REPO_URL`, and ``python -m ftmamba_lite.course.links notebooks/`` rewrites them when it
+changes.
 """
 
 from __future__ import annotations
@@ -82,6 +83,6 @@ def sync_notebooks(folder: str | Path) -> list[Path]:
     return changed
 
 
-if __name__ == "__main__":  # python -m ftmamba_lite.links notebooks/
+if __name__ == "__main__":  # python -m ftmamba_lite.course.links notebooks/
     for changed_path in sync_notebooks(sys.argv[1] if len(sys.argv) > 1 else "notebooks"):
         print(f"updated {changed_path}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from .fused_scan import numba_kernels
+from .runtime import numba_kernels
 
 __all__ = ["available_cpus", "cgroup_cpu_quota", "set_num_threads"]
 

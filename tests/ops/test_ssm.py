@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ftmamba_lite.ssm import selective_scan, selective_scan_parallel, selective_scan_ref
+from ftmamba_lite.ops.ssm import selective_scan, selective_scan_parallel, selective_scan_ref
 
 LENGTHS = [1, 2, 3, 21, 100, 257]
 
@@ -118,7 +118,7 @@ def test_bad_shapes_raise_named_errors(bad, message, impl):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_dispatch_uses_mamba_ssm_and_matches_reference():
-    from ftmamba_lite.ssm import mamba_ssm_available
+    from ftmamba_lite.ops.ssm import mamba_ssm_available
 
     if not mamba_ssm_available():
         pytest.skip("mamba-ssm (the 'cuda' extra) is not installed")

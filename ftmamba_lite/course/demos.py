@@ -1,85 +1,25 @@
-"""Helpers the course notebooks share: the notebook environment and the small demonstrations they compute.
+"""Small demonstrations the notebooks compute (tensors in, arrays or tables out).
 
-* :func:`setup` -- the notebooks' setup cell: detects Colab (and turns on its custom widget manager), seeds,
-  caps the threads at the cores the container grants, and prints one line saying where the notebook runs.
 * :func:`impulse_response` -- the selective SSM of one channel driven by impulses (notebook 02, paper II-A).
 * :func:`work_depth` -- rounds and operations of the recurrence and of the associative scan (notebook 02).
 * :func:`token_influence` -- which output tokens a change of one input token reaches (notebook 01, the
   reason the paper appends [CLS] at the end, II-B).
 
-Dimension letters follow NOTATION.md.
+Dimension letters: b batch, l length (tokens), d width (NOTATION.md).
 """
 
 from __future__ import annotations
 
-import platform
-import random
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .ssm import mamba_ssm_available, selective_scan_ref
-from .threads import available_cpus, set_num_threads
+from ..ops.ssm import selective_scan_ref
 
-__all__ = ["NotebookEnvironment", "impulse_response", "in_colab", "setup", "token_influence", "work_depth"]
-
-
-def in_colab() -> bool:
-    """True inside Google Colab."""
-    return "google.colab" in sys.modules
-
-
-@dataclass(frozen=True)
-class NotebookEnvironment:
-    """What :func:`setup` found: where the notebook runs and what it computes on."""
-
-    where: str
-    device: str
-    torch_version: str
-    seed: int
-    threads: int
-
-    def __str__(self) -> str:
-        threads = f"{self.threads} CPU thread{'s' * (self.threads != 1)}"
-        return (
-            f"Running in {self.where} on {self.device} ({threads}) with torch {self.torch_version} "
-            f"(Python {platform.python_version()}); seed {self.seed}."
-        )
-
-
-def setup(seed: int = 0) -> NotebookEnvironment:
-    """The setup cell of every notebook: seed Python, numpy and torch; cap PyTorch's and numba's threads at
-    the cores the container grants (:func:`ftmamba_lite.threads.available_cpus`: Binder shows the host's
-    cores but grants about one); in Colab enable the custom widget manager (third-party widgets such as
-    plotly's FigureWidget need it there); on a GPU without mamba-ssm, point to the ``cuda`` extra. Prints
-    and returns what it found.
-    """
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global generator students may call
-    torch.manual_seed(seed)
-    # fewer threads, set by the notebook or the user, stay; numba's kernels follow PyTorch's count
-    set_num_threads(min(torch.get_num_threads(), available_cpus()))
-    colab = in_colab()
-    if colab:
-        from google.colab import output  # type: ignore[import-not-found]
-
-        output.enable_custom_widget_manager()
-    device = f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
-    env = NotebookEnvironment(
-        "Google Colab" if colab else "Jupyter", device, torch.__version__, seed, torch.get_num_threads()
-    )
-    print(env)
-    if torch.cuda.is_available() and not mamba_ssm_available():
-        print(
-            "A GPU is present: set CUDA_EXTRA = True in the first cell and run it again "
-            "for mamba-ssm's kernels."
-        )
-    return env
+__all__ = ["impulse_response", "token_influence", "work_depth"]
 
 
 def impulse_response(
@@ -94,7 +34,7 @@ def impulse_response(
 
     The step size is Δ_t = ``delta`` everywhere except at ``reset_at`` (if given), where the input is 0 and
     Δ_t = ``reset_delta``: a *selective* step, Ā_t = exp(Δ_t A) ≈ 0, that wipes the state (forgetting).
-    Computed with the library's recurrence :func:`ftmamba_lite.ssm.selective_scan_ref`, so
+    Computed with the library's recurrence :func:`ftmamba_lite.ops.ssm.selective_scan_ref`, so
     h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t and y_t = h_t.
 
     Args:
@@ -125,8 +65,9 @@ def work_depth(lengths: Sequence[int]) -> pd.DataFrame:
     """Depth (sequential rounds) and work (combine operations) of a scan over l steps.
 
     * recurrence: h_t = Ā_t h_{t-1} + B̄_t u_t one step after another: depth l, work l;
-    * Hillis-Steele scan (:func:`ftmamba_lite.ssm.selective_scan_parallel`): rounds with offsets 1, 2, 4, ...
-      < l, where round o combines l - o pairs at once: depth ceil(log2 l), work sum over rounds of (l - o).
+    * Hillis-Steele scan (:func:`ftmamba_lite.ops.ssm.selective_scan_parallel`): rounds with offsets 1, 2,
+      4, ... < l, where round o combines l - o pairs at once: depth ceil(log2 l), work sum over rounds of
+      (l - o).
 
     Returns:
         one row per (algorithm, length): ``algorithm``, ``length``, ``depth``, ``work``.

@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 import torch
 
-from ftmamba_lite.conv import causal_conv1d, causal_conv1d_ref, conv_backend
-from ftmamba_lite.fused_scan import DISABLE_NUMBA_ENV
+from ftmamba_lite.ops.conv import causal_conv1d, causal_conv1d_ref, conv_backend
+from ftmamba_lite.ops.runtime import DISABLE_NUMBA_ENV
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 

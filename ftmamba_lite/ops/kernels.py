@@ -1,7 +1,8 @@
 """Numba kernels of the fused CPU selective scan and of the causal depthwise convolution.
 
-Imported lazily by :mod:`ftmamba_lite.fused_scan` and :mod:`ftmamba_lite.conv`; importing it imports numba,
-and the first call of each kernel compiles it (seconds, then cached on disk, see :func:`_jit`).
+Loaded only through :mod:`ftmamba_lite.ops.runtime` (``numba_kernels()``, ``kernels()``); importing it imports
+numba, and the first call of each kernel compiles it (seconds, then cached on disk, see :func:`_jit`). Callers
+pass every argument by name.
 
 Dimension letters (NOTATION.md):
     b  batch            l  length (tokens)
@@ -21,20 +22,18 @@ step t they update the item's (NB, channels) state row by row with the channels 
 row is a few vector instructions), and sums over n (y_t forward; dh_t · B_t and the dΔ_t term backward)
 accumulate row by row into (channels,) vectors, with no horizontal sum over n. The channel loops run over
 unsigned bounds: with signed ones numba's negative-index wraparound stops LLVM from vectorising them. Work
-items are independent and spread over the threads with ``prange``. Against walking one channel at a time over
-its n-vector state, this is 1.75x faster forward (b 32, l 21, d 256: 2.5 against 4.4 ms on one thread) and
-1.5x forward + backward (2 threads: 6.6 against 9.8 ms at l 21, 67 against 99 ms at l 256).
+items are independent and spread over the threads with ``prange``. This is faster than walking one channel at
+a time over its n-vector state (benchmarks/README.md has the measurements behind each choice here).
 
 Nothing of size (b, l, d, n) is ever allocated: the forward keeps the running state and, for the backward, the
 state entering every chunk of T = 32 steps (1/T of the expanded state). The backward, last chunk first,
 recomputes the chunk's states and Ā = exp(Δ A) from its checkpoint into per-thread scratch, (T + 1, NB, m)
 for the m channels of the item, and walks them in reverse; dB_t and dC_t are sums over the item's channels
-(vector reductions, one per step and state row). Wide items are fastest: items of all 256 channels run the
-paper's layer forward + backward 1.1-1.3x faster than items of 64 (l 21 and 256, 1 and 2 threads), although
-their scratch no longer fits in L2: the reductions and loop overheads, not the cache, set the cost.
+(vector reductions, one per step and state row). Wide items are fastest, although their scratch no longer fits
+in L2: the reductions and loop overheads, not the cache, set the cost.
 
 There are b l d n exps forward and again backward (2.75 M per layer and direction at the paper size), and
-numba's ``math.exp`` is a scalar libm call that LLVM cannot vectorise (about 4x slower here);
+numba's ``math.exp`` is a scalar libm call that LLVM cannot vectorise;
 :func:`fast_exp` is a float32 exp written with arithmetic and bit operations only, which vectorises: relative
 error below 3e-7 on [-87.3, 88] (below, results are clamped to 1e-38, which the recurrence cannot tell from 0;
 above, to exp(88)). :func:`fast_softplus` and :func:`fast_sigmoid` build on it.
@@ -176,7 +175,7 @@ def _fast_sigmoid_overload(x):  # type: ignore[no-untyped-def]
 # the state in registers and vectorises the n-loops. The callers pass distinct arrays, scratch included.
 
 NB = 16  # the kernels' state size n, a compile-time constant so that LLVM unrolls the n-loops and keeps the
-# state in registers (a run-time n costs 25-35 %); the caller zero-pads a smaller n and splits a larger one
+# state in registers; the caller zero-pads a smaller n and splits a larger one
 T = 32  # steps per chunk: a chunk's rows of the (b, l, d) arrays stay in L1 while its channels are walked
 
 

@@ -2,8 +2,8 @@
 models as the history grows, the accuracy comparison, and a next-item explorer.
 
 Figures take plain data (DataFrames, lists) and return plotly figures with titles and axis titles with units;
-the live curves reuse :class:`ftmamba_lite.widgets.LiveFigure`, the explorer is an ipywidgets panel whose
-controls are attributes (tests set ``panel.user.value`` and read ``panel.table.value``).
+the live curves reuse :class:`ftmamba_lite.course.widgets.LiveFigure`, the explorer is an ipywidgets panel
+whose controls are attributes (tests set ``panel.user.value`` and read ``panel.table.value``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from ..datasets.movielens import LeaveOneOut, SequenceDataset
+from ..train import Callback, History
+from ..train_sequential import score_histories
 from . import plots
-from .datasets.movielens import LeaveOneOut, SequenceDataset
-from .train import Callback, History
-from .train_sequential import score_histories
 from .widgets import LiveFigure
 
 __all__ = [
@@ -62,7 +62,7 @@ def sequence_training_figure(k: int = 10, references: Mapping[str, float] | None
 class LiveSequenceCurves(Callback):
     """A :class:`ftmamba_lite.train.Callback` for :func:`~ftmamba_lite.train_sequential.fit_sequential` that
     draws one run's loss and validation HR@k into a :func:`sequence_training_figure` shown by a
-    :class:`~ftmamba_lite.widgets.LiveFigure` (about ``updates`` redraws of the loss per run)."""
+    :class:`~ftmamba_lite.course.widgets.LiveFigure` (about ``updates`` redraws of the loss per run)."""
 
     def __init__(self, live: LiveFigure, label: str, k: int = 10, updates: int = 20) -> None:
         self.live, self.k, self.updates = live, k, updates

@@ -1,7 +1,7 @@
 """Plotly figures of the course notebooks. Every figure has a title and axis titles with units.
 
 Each function takes plain data (arrays, DataFrames) and returns a ``plotly.graph_objects.Figure``; nothing
-here computes a model. The live panels of :mod:`ftmamba_lite.widgets` build on the same functions.
+here computes a model. The live panels of :mod:`ftmamba_lite.course.widgets` build on the same functions.
 Symbols follow NOTATION.md (l tokens, d width, Δ step size, A state value, k truncation).
 """
 

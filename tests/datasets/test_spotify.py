@@ -18,7 +18,7 @@ import pytest
 from ftmamba_lite.datasets import DownloadError, RecDataset, load_spotify, spotify_targets
 from ftmamba_lite.datasets.download import CACHE_ENV_VAR, cache_dir_for
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spotify"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "spotify"
 needs_data = pytest.mark.skipif(
     not (DATA / "spotify_features.csv").is_file(), reason=f"real Spotify data not found at {DATA}"
 )

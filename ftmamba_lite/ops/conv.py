@@ -11,7 +11,7 @@ Same argument semantics as the ``causal-conv1d`` package's ``causal_conv1d_fn``.
 
 * CUDA tensors with the ``causal-conv1d`` package installed: its ``causal_conv1d_fn``;
 * CPU tensors with numba (unless ``FTMAMBA_LITE_DISABLE_NUMBA=1``): the fused convolution + SiLU kernels of
-  :mod:`ftmamba_lite._scan_kernels`, tokens-major (b, l, d) and vectorised over channels, with the
+  :mod:`ftmamba_lite.ops.kernels`, tokens-major (b, l, d) and vectorised over channels, with the
   pre-activation recomputed in the backward instead of stored;
 * otherwise :func:`causal_conv1d_ref` (PyTorch's grouped ``conv1d``).
 """
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fused_scan import _buffer, numba_kernels
+from .runtime import buffer, kernels, numba_kernels
 
 __all__ = ["causal_conv1d", "causal_conv1d_ref", "conv_backend"]
 
@@ -72,28 +72,29 @@ class _NumbaConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool) -> Tensor:
-        from . import _scan_kernels as kernels
-
+        module = kernels()
         x_ = x.transpose(1, 2).contiguous()  # (b, d, l) -> (b, l, d)
         w_ = weight.t().contiguous()  # (d, w) -> (w, d)
         bias_ = bias.contiguous() if bias is not None else x.new_zeros(x.shape[1])
-        out = _buffer(x_, *x_.shape)
-        kernels.conv_fwd(x_.numpy(), 0, w_.numpy(), bias_.numpy(), silu, out.numpy())
+        out = buffer(x_, *x_.shape)
+        module.conv_fwd(
+            x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=silu, out=out.numpy()
+        )
         ctx.save_for_backward(x_, w_, bias_)
         ctx.silu, ctx.has_bias = silu, bias is not None
         return out.transpose(1, 2)  # (b, l, d) -> (b, d, l)
 
     @staticmethod
     def backward(ctx: Any, dout: Tensor) -> tuple[Tensor | None, ...]:
-        from . import _scan_kernels as kernels
-
+        module = kernels()
         x_, w_, bias_ = ctx.saved_tensors
         b, _, d = x_.shape
-        dx, gp = _buffer(x_, *x_.shape), _buffer(x_, *x_.shape)
-        dw_part, db_part = _buffer(x_, b, w_.shape[0], d), _buffer(x_, b, d)
-        kernels.conv_bwd(
-            x_.numpy(), 0, w_.numpy(), bias_.numpy(), ctx.silu, dout.transpose(1, 2).contiguous().numpy(),
-            dx.numpy(), 0, dw_part.numpy(), db_part.numpy(), gp.numpy(),
+        dx, gp = buffer(x_, *x_.shape), buffer(x_, *x_.shape)
+        dw_part, db_part = buffer(x_, b, w_.shape[0], d), buffer(x_, b, d)
+        module.conv_bwd(
+            x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=ctx.silu,
+            dout=dout.transpose(1, 2).contiguous().numpy(), dx=dx.numpy(), dx_off=0,
+            dweight_part=dw_part.numpy(), dbias_part=db_part.numpy(), gp=gp.numpy(),
         )  # fmt: skip
         dbias = db_part.sum(0) if ctx.has_bias else None
         return dx.transpose(1, 2), dw_part.sum(0).t(), dbias, None  # (b, l, d) -> (b, d, l); (w, d) -> (d, w)

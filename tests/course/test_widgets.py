@@ -8,9 +8,8 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from ftmamba_lite import plots, widgets
 from ftmamba_lite.analysis import over_under, over_under_over_seeds, over_under_summary
-from ftmamba_lite.course import impulse_response
+from ftmamba_lite.course import impulse_response, plots, widgets
 from ftmamba_lite.datasets import load_spotify
 from ftmamba_lite.encoding import TableEncoder
 from ftmamba_lite.tokenizer import FeatureTokenizer
@@ -208,7 +207,7 @@ def test_training_panel_trains_the_mlp_baseline(small_data) -> None:  # noqa: AN
     panel.train_button.click()
     (run,) = panel.runs
     assert run.embedder == "mlp" and run.label.startswith("mlp lr=") and " L=" not in run.label
-    assert run.model.config["kind"] == "mlp"  # the baseline of ftmamba_lite.baselines, no tokenizer
+    assert run.model.config.kind == "mlp"  # the baseline of ftmamba_lite.baselines, no tokenizer
     assert not hasattr(run.model.user_tower, "tokenizer")
     assert len(run.history.steps) == 10 and len(panel.figure.data) == 2
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ftmamba_lite import exercises
+from ftmamba_lite.course import exercises
 
 RIGHT_AND_WRONG = {
     "check_spotify_token_count": (21, 20),

@@ -1,0 +1,25 @@
+"""The course layer: what the notebooks use on top of the library, and nothing the library needs.
+
+* :mod:`~ftmamba_lite.course.environment` -- :func:`setup` (every notebook's setup cell), :func:`in_colab`,
+  :func:`spotify_source`.
+* :mod:`~ftmamba_lite.course.demos` -- :func:`impulse_response`, :func:`work_depth`, :func:`token_influence`.
+* :mod:`~ftmamba_lite.course.plots` -- plotly figures (pure functions of tables and arrays).
+* :mod:`~ftmamba_lite.course.widgets`, :mod:`~ftmamba_lite.course.sequence_widgets` -- the live panels.
+* :mod:`~ftmamba_lite.course.exercises` -- the notebooks' exercise checkers.
+* :mod:`~ftmamba_lite.course.links` -- the repository URL, Colab and Binder links, the install cell.
+
+Nothing outside this subpackage imports it (``tests/test_layers.py``).
+"""
+
+from .demos import impulse_response, token_influence, work_depth
+from .environment import NotebookEnvironment, in_colab, setup, spotify_source
+
+__all__ = [
+    "NotebookEnvironment",
+    "impulse_response",
+    "in_colab",
+    "setup",
+    "spotify_source",
+    "token_influence",
+    "work_depth",
+]
