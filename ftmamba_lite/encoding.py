@@ -11,6 +11,7 @@ the fitting data, and "unknown" otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from torch import Tensor
 __all__ = ["TableEncoder", "MISSING"]
 
 MISSING = "<missing>"
+_CATEGORY_TYPES = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
 class TableEncoder:
@@ -128,6 +130,49 @@ class TableEncoder:
 
     def fit_transform(self, frame: pd.DataFrame) -> tuple[Tensor, Tensor]:
         return self.fit(frame).transform(frame)
+
+    def to_state(self) -> dict[str, Any]:
+        """The fitted encoder as plain JSON types (checkpoints store it beside the weights).
+
+        Each vocabulary is a list of ``[type, value]`` pairs in code order (type one of ``"str"``, ``"int"``,
+        ``"float"``, ``"bool"``), so that 1, 1.0, True and "1" stay distinct categories after a round trip.
+        """
+        self._require_fitted()
+        vocabularies = {}
+        for col in self.categorical:
+            pairs = []
+            for value in self.vocabularies[col]:  # dicts keep insertion order: code order
+                plain = value.item() if isinstance(value, np.generic) else value
+                kind = _CATEGORY_TYPES.get(type(plain))
+                if kind is None:
+                    raise TypeError(
+                        f"category {value!r} of column {col!r} has type {type(value).__name__}; a saved "
+                        f"encoder holds {sorted(_CATEGORY_TYPES.values())} values: convert the column first"
+                    )
+                pairs.append([kind, plain])
+            vocabularies[col] = pairs
+        return {
+            "numeric": list(self.numeric),
+            "categorical": list(self.categorical),
+            "standardize": self.standardize,
+            "means": dict(self.means),
+            "stds": dict(self.stds),
+            "vocabularies": vocabularies,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TableEncoder:
+        """The fitted encoder :meth:`to_state` described: ``from_state(e.to_state())`` encodes like ``e``."""
+        encoder = cls(state["numeric"], state["categorical"], state["standardize"])
+        encoder.means = {str(k): float(v) for k, v in state["means"].items()}
+        encoder.stds = {str(k): float(v) for k, v in state["stds"].items()}
+        parse = {"str": str, "int": int, "float": float, "bool": bool}
+        encoder.vocabularies = {
+            col: {parse[kind](value): code for code, (kind, value) in enumerate(pairs)}
+            for col, pairs in state["vocabularies"].items()
+        }
+        encoder._fitted = True
+        return encoder
 
     def __repr__(self) -> str:
         state = f"cardinalities={self.cardinalities}" if self._fitted else "not fitted"

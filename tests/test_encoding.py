@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -69,3 +71,25 @@ def test_bad_tables_name_the_column(frame, make_bad, message):
 def test_transform_before_fit_raises(frame):
     with pytest.raises(RuntimeError, match="not fitted"):
         TableEncoder(numeric=["age"]).transform(frame)
+
+
+def test_state_round_trip_encodes_identically_and_keeps_category_types() -> None:
+    frame = pd.DataFrame(
+        {
+            "age": [20.0, 31.5, 47.0, 20.0],
+            "city": ["a", "b", None, "a"],
+            "code": [1, "x", "1", 2.5],
+            "flag": [True, False, True, True],
+        }
+    )
+    encoder = TableEncoder(["age"], ["city", "code", "flag"], standardize=True).fit(frame)
+    state = encoder.to_state()
+    clone = TableEncoder.from_state(json.loads(json.dumps(state)))  # plain JSON types only
+    new = pd.DataFrame({"age": [25.0, 60.0], "city": ["b", "zzz"], "code": ["1", 2], "flag": [False, True]})
+    for a, b in zip(clone.transform(new), encoder.transform(new), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert clone.cardinalities == encoder.cardinalities == [3, 4, 2]
+    assert {kind for kind, _ in state["vocabularies"]["code"]} == {"int", "str", "float"}
+    assert {kind for kind, _ in state["vocabularies"]["flag"]} == {"bool"}
+    with pytest.raises(TypeError, match="column 'when'"):
+        TableEncoder([], ["when"]).fit(pd.DataFrame({"when": pd.to_datetime(["2020-01-01"])})).to_state()
