@@ -20,10 +20,11 @@ from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .metrics import ArrayLike, check_scores_relevance
 
-__all__ = ["over_under", "over_under_over_seeds", "over_under_summary", "t_quantile"]
+__all__ = ["over_under", "over_under_over_seeds", "over_under_summary", "confidence_half_width"]
 
 Run = tuple[ArrayLike, ArrayLike]
 
@@ -77,22 +78,18 @@ def over_under_over_seeds(runs: Mapping[Hashable, Run] | Sequence[Run]) -> pd.Da
     return tidy[["seed", *(c for c in tidy.columns if c != "seed")]]
 
 
-def t_quantile(q: float, df: int) -> float:
-    """Quantile ``q`` of Student's t distribution with ``df`` degrees of freedom (no scipy needed).
+def confidence_half_width(values: ArrayLike, confidence: float = 0.95) -> float:
+    """Half-width of the two-sided Student-t confidence interval of the mean of ``values`` (n,).
 
-    With t = sqrt(df) tan(theta), the density of theta on (-pi/2, pi/2) is proportional to
-    cos(theta)^(df - 1) ~ exp(-df theta^2 / 2); the quantile is read off the cumulative integral of that
-    bounded, smooth function on a fine grid over the part of (0, pi/2) that holds its mass (relative error
-    below 1e-7 for quantiles up to 0.9995).
+    half = t_{(1 + confidence) / 2, n - 1} * s / sqrt(n), with s the sample standard deviation (ddof=1) and
+    the quantile from :data:`scipy.stats.t`; NaN for fewer than two values (no spread to estimate).
     """
-    if not 0 < q < 1 or df < 1:
-        raise ValueError(f"need 0 < q < 1 and df >= 1, got q={q}, df={df}")
-    theta = np.linspace(0.0, min(math.pi / 2, 15 / math.sqrt(df)), 100_001)
-    density = np.cos(theta) ** (df - 1)
-    cumulative = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2)])
-    target = abs(2 * q - 1) * cumulative[-1]  # mass of (-|t|, |t|) = 2 * (mass of (0, |t|))
-    magnitude = math.sqrt(df) * math.tan(float(np.interp(target, cumulative, theta)))
-    return math.copysign(magnitude, q - 0.5)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = np.asarray(values, dtype=np.float64).ravel()  # (n,)
+    if x.size < 2:
+        return math.nan
+    return float(stats.t.ppf((1 + confidence) / 2, x.size - 1) * stats.sem(x))
 
 
 def over_under_summary(tidy: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -113,10 +110,7 @@ def over_under_summary(tidy: pd.DataFrame, confidence: float = 0.95) -> pd.DataF
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     grouped = tidy.groupby("like_rank", sort=True)["difference"]
     out = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1), "n_seeds": grouped.size()})
-    half_width = [
-        t_quantile((1 + confidence) / 2, n - 1) * s / math.sqrt(n) if n > 1 else math.nan
-        for n, s in zip(out["n_seeds"], out["std"], strict=True)
-    ]
+    half_width = grouped.agg(confidence_half_width, confidence=confidence).to_numpy()  # (n_ranks,)
     out["ci_low"] = out["mean"] - half_width
     out["ci_high"] = out["mean"] + half_width
     return out.reset_index()

@@ -1,42 +1,43 @@
-"""The command line: ``ftmamba-lite reproduce spotify|hm|vaccine --embedder both --seeds 3``.
+"""The command line: ``ftmamba-lite reproduce spotify|hm|vaccine|movielens --seeds 3``.
 
-``ftmamba-lite reproduce movielens --model both --data recbole`` runs the sequential models of notebook 08
-(Mamba4Rec, SASRec, popularity) on MovieLens with leave-one-out and full ranking.
+``reproduce`` runs a seed sweep of an experiment (:mod:`ftmamba_lite.sweep`): every (model, seed, table row)
+run in parallel processes (joblib, one per core by default) or on a Dask cluster (``--backend dask
+[--scheduler ADDRESS]``), each run's result written to ``OUT/runs/`` as it finishes, so that a rerun with the
+same arguments continues an interrupted sweep (``--fresh`` starts over). It then prints the paper's table
+row(s) as mean ± 95% CI beside the paper's own numbers and writes per-seed and summary CSV and JSON files.
+``reproduce movielens --model both --data recbole`` runs the sequential models of notebook 08 (Mamba4Rec,
+SASRec, popularity) on MovieLens with leave-one-out and full ranking.
 
-Runs the seeds of an experiment in parallel processes (one per core by default), prints the paper's table
-row(s) as mean ± 95% CI beside the paper's own numbers, and writes per-seed and summary CSV and JSON files.
+Every value and the output folder are checked before any run starts.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import sys
+import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-from .analysis import over_under
-from .experiments import (
-    EXPERIMENTS,
-    METRIC_COLUMNS,
-    default_jobs,
-    metric_columns,
-    paper_table,
-    run_seed,
-    summarize,
-)
+from .datasets.download import is_url
+from .experiments import EXPERIMENTS, METRIC_COLUMNS, metric_columns, paper_table
+from .sweep import BACKENDS, check_backend, plan, run_sweep, write_tables
 
 __all__ = ["main", "format_table"]
 
 EMBEDDER_CHOICES = ("mamba", "transformer", "both", "popularity", "linear", "mlp", "oracle", "all")
+SEQUENCE_CHOICES = ("mamba4rec", "sasrec", "both", "popularity", "all")
+MOVIELENS_SOURCES = ("recbole", "ml-100k", "ml-1m")
 
 
-def _models(choice: str) -> list[str]:
+def _models(dataset: str, choice: str) -> list[str]:
+    if dataset == "movielens":
+        return {"both": ["mamba4rec", "sasrec"], "all": ["mamba4rec", "sasrec", "popularity"]}.get(
+            choice, [choice]
+        )
     if choice == "both":
         return ["mamba", "transformer"]
     if choice == "all":
@@ -44,184 +45,253 @@ def _models(choice: str) -> list[str]:
     return [choice]
 
 
-def format_table(summary: pd.DataFrame, paper: pd.DataFrame, metrics: Sequence[str] = METRIC_COLUMNS) -> str:
-    """Our rows (mean ± CI, params, seconds) above the paper's rows, as aligned text ("–" where the paper's
-    table has no such column, e.g. MAP@12)."""
-    lines = []
-    header = f"{'model':<24}" + "".join(f"{m:>15}" for m in metrics) + f"{'params':>11}{'s/seed':>9}"
-    lines.append(header)
+def format_table(
+    summary: pd.DataFrame,
+    paper: pd.DataFrame,
+    metrics: Sequence[str] = METRIC_COLUMNS,
+    label: Sequence[str] = ("model",),
+) -> str:
+    """Our rows (mean ± CI, params, seconds per seed) above the paper's rows, as aligned text ("–" where the
+    paper's table has no such column, e.g. MAP@12). ``label``: the summary columns that name a row."""
+    lines = [f"{'model':<24}" + "".join(f"{m:>15}" for m in metrics) + f"{'params':>11}{'s/seed':>9}"]
     for _, row in summary.iterrows():
         cells = ""
         for m in metrics:
             half = row.get(f"{m} ±")
             cells += f"{row[m]:>8.3f} ±{half:>5.3f}" if pd.notna(half) else f"{row[m]:>15.3f}"
-        label = f"ours: {row['model']} (n={row['seeds']})"
-        lines.append(f"{label:<24}{cells}{int(row['params']):>11,}{row['seconds']:>9.1f}")
+        name = "ours: " + " ".join(str(row[c]) for c in label) + f" (n={row['seeds']})"
+        lines.append(f"{name:<24}{cells}{int(row['params']):>11,}{row['seconds']:>9.1f}")
     for _, row in paper.iterrows():
-        label = f"paper: {row['embedder']}"
         cells = "".join(f"{row[m]:>15.3f}" if pd.notna(row.get(m)) else f"{'–':>15}" for m in metrics)
-        lines.append(f"{label:<24}{cells}")
+        lines.append(f"{'paper: ' + row['embedder']:<24}{cells}")
     return "\n".join(lines)
 
 
-def _reproduce_movielens(args: argparse.Namespace) -> int:
-    from .train_sequential import MODEL_CHOICES, SEQUENCE_METRICS, run_movielens_seed, summarize_movielens
+def _fail(message: str) -> SystemExit:
+    return SystemExit(f"ftmamba-lite reproduce: error: {message}")
 
-    models = {"both": ["mamba4rec", "sasrec"], "all": list(MODEL_CHOICES)}.get(args.model, [args.model])
-    source = None if args.data in (None, "synthetic") else args.data
-    seeds = list(range(args.seed0, args.seed0 + args.seeds))
-    jobs = max(1, min(args.jobs or default_jobs(), len(models) * len(seeds)))
-    common = dict(source=source, epochs=args.epochs, max_len=args.max_len)
-    common.update({k: v for k, v in (("batch_size", args.batch_size), ("lr", args.lr)) if v is not None})
-    print(f"reproduce movielens: models {models}, seeds {seeds}, {jobs} process(es), {args.epochs} epoch(s)")
-    runs = [(m, s) for m in models for s in seeds]
-    if jobs == 1:  # in this process: no start-up cost of worker processes
-        rows = [run_movielens_seed(m, s, **common) for m, s in tqdm(runs, desc="runs")]
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            threads = max(1, default_jobs() // jobs)
-            futures = [pool.submit(run_movielens_seed, m, s, threads=threads, **common) for m, s in runs]
-            rows = [f.result() for f in tqdm(as_completed(futures), total=len(futures), desc="runs")]
-    rows.sort(key=lambda r: (models.index(r["model"]), r["seed"]))
-    print(f"data: {rows[0]['source']}")
-    summary = summarize_movielens(rows)
-    print(f"{'model':<24}" + "".join(f"{m:>17}" for m in SEQUENCE_METRICS) + f"{'params':>10}{'s/epoch':>9}")
-    for _, row in summary.iterrows():
-        cells = "".join(
-            f"{row[m]:>9.4f} ±{row[f'{m} ±']:>6.4f}" if pd.notna(row[f"{m} ±"]) else f"{row[m]:>17.4f}"
-            for m in SEQUENCE_METRICS
-        )
-        label = f"{row['model']} (n={row['seeds']})"
-        print(f"{label:<24}{cells}{row['params']:>10,}{row['s/epoch']:>9.1f}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"movielens_{args.model}"
-    pd.DataFrame(rows).to_csv(out / f"{stem}_seeds.csv", index=False)
-    summary.to_csv(out / f"{stem}_summary.csv", index=False)
-    print(f"wrote {out / stem}_seeds.csv and _summary.csv")
-    return 0
+
+def _check_out(out: str) -> Path:
+    """The output folder, created if needed and known to be writable (a probe file), before any run."""
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise _fail(f"--out {out} is a file; give a folder (it holds runs/, logs/ and the tables)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise _fail(
+            f"--out {out} cannot be written to ({error.strerror or error}); give a writable folder"
+        ) from error
+    return path
+
+
+def _check_data(dataset: str, data: str) -> None:
+    """A local --data path must exist (URLs and MovieLens' named sources are fetched by the loader)."""
+    if data == "synthetic" or is_url(data) or (dataset == "movielens" and data in MOVIELENS_SOURCES):
+        return
+    if not Path(data).expanduser().exists():
+        named = f", {', '.join(MOVIELENS_SOURCES)}" if dataset == "movielens" else ""
+        raise _fail(f"--data {data}: no such file or folder (give a path, a URL, 'synthetic'{named})")
 
 
 def _options(args: argparse.Namespace) -> dict[str, object]:
-    """The experiment's row-selecting loader options (e.g. clusters, messages): given value or default."""
+    """The table-row options given (e.g. clusters, messages); an error if the experiment has none such."""
     exp = EXPERIMENTS[args.dataset]
-    given = {name: getattr(args, name) for name in ("clusters", "messages") if getattr(args, name, None)}
+    given = {
+        name: getattr(args, name) for name in ("clusters", "messages") if getattr(args, name) is not None
+    }
     unknown = sorted(set(given) - set(exp.options))
     if unknown:
-        raise SystemExit(f"reproduce {args.dataset}: option(s) {unknown} apply only to vaccine messaging")
-    return {**exp.options, **given}
+        raise _fail(f"option(s) {['--' + u for u in unknown]} apply only to vaccine messaging")
+    if args.grid and not exp.grid:
+        raise _fail(f"--grid needs an experiment with a grid (vaccine), not {args.dataset}")
+    if args.grid and given:
+        raise _fail("--grid runs every (clusters, messages) of Table II; leave out --clusters and --messages")
+    row = {**exp.options, **given}
+    if "clusters" in row and row["clusters"] > row["messages"]:
+        raise _fail(
+            f"--clusters {row['clusters']} exceeds --messages {row['messages']}: k-means needs k <= messages"
+        )
+    return given
 
 
 def _stem(args: argparse.Namespace) -> str:
-    return "_".join([args.dataset, args.embedder, *(f"{k}{v}" for k, v in _options(args).items())])
+    exp = EXPERIMENTS[args.dataset]
+    choice = args.model if args.dataset == "movielens" else args.embedder
+    if args.grid:
+        return f"{args.dataset}_{choice}_grid"
+    return "_".join(
+        [args.dataset, choice, *(f"{k}{v}" for k, v in {**exp.options, **_options(args)}.items())]
+    )
 
 
-def _reproduce_grid(args: argparse.Namespace) -> int:
-    """Every row of the experiment's table (Table II for the vaccine messaging), then one summary of all."""
-    grid = EXPERIMENTS[args.dataset].grid
-    if not grid:
-        raise SystemExit(f"reproduce {args.dataset}: --grid needs an experiment with a grid (vaccine)")
-    frames = []
-    for row in grid:
-        one = argparse.Namespace(**{**vars(args), **row, "grid": False})
-        _reproduce(one)
-        frames.append(pd.read_csv(Path(args.out) / f"{_stem(one)}_summary.csv").assign(**row))
-    path = Path(args.out) / f"{args.dataset}_{args.embedder}_grid_summary.csv"
-    pd.concat(frames, ignore_index=True).to_csv(path, index=False)
-    print(f"wrote {path}")
-    return 0
+def _plan(args: argparse.Namespace) -> list:
+    """Every check of the arguments, then the sweep's runs: nothing is loaded or trained here."""
+    sequential = args.dataset == "movielens"
+    if sequential and args.embedder is not None:
+        raise _fail("movielens chooses its models with --model (mamba4rec, sasrec, both, popularity, all)")
+    if not sequential and args.model is not None:
+        raise _fail(f"{args.dataset} chooses its models with --embedder; --model is for movielens")
+    if args.scheduler is not None and args.backend != "dask":
+        raise _fail("--scheduler needs --backend dask")
+    try:
+        check_backend(args.backend, args.scheduler)
+    except ValueError as error:
+        raise _fail(str(error)) from error
+    _check_data(args.dataset, args.data)
+    options = _options(args)
+    rows = EXPERIMENTS[args.dataset].grid if args.grid else (options,)
+    choice = (args.model if sequential else args.embedder) or "both"
+    try:
+        return plan(
+            args.dataset,
+            _models(args.dataset, choice),
+            list(range(args.seed0, args.seed0 + args.seeds)),
+            source=args.data,
+            steps=args.steps,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            eval_every=args.eval_every,
+            max_len=args.max_len,
+            data_kwargs={"n_train": args.n_train} if args.n_train is not None else None,
+            rows=rows,
+        )
+    except ValueError as error:  # a setting the experiment does not have, e.g. --steps for movielens
+        name = str(error).split()[0]
+        flag = f"--{name.replace('_', '-')}: " if name in vars(args) else ""
+        raise _fail(f"{flag}{error}") from error
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    if args.dataset == "movielens":
-        return _reproduce_movielens(args)
-    if getattr(args, "grid", False):
-        return _reproduce_grid(args)
-    options = _options(args)
-    models = _models(args.embedder)
-    source = None if args.data in (None, "synthetic") else args.data
-    seeds = list(range(args.seed0, args.seed0 + args.seeds))
-    jobs = max(1, min(args.jobs or default_jobs(), len(models) * len(seeds)))
-    threads = max(1, (default_jobs() // jobs))
-    common = dict(
-        source=source,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        eval_every=args.eval_every,
-        threads=threads,
-        data_kwargs={**options, **({"n_train": args.n_train} if args.n_train else {})} or None,
-    )
+    runs = _plan(args)
+    out = _check_out(args.out)
+    models = list(dict.fromkeys(r.model for r in runs))
+    seeds = sorted({r.seed for r in runs})
+    where = f"Dask scheduler {args.scheduler}" if args.scheduler else args.backend
     print(
-        f"reproduce {args.dataset}: models {models}, seeds {seeds}, {jobs} process(es) x {threads} thread(s)"
+        f"reproduce {args.dataset}: models {models}, seeds {seeds[0]}..{seeds[-1]} ({len(seeds)}), "
+        f"{len(runs)} run(s) on {where}; results in {out / 'runs' / args.dataset}, logs in {out / 'logs'}"
     )
-    rows = []
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_seed, args.dataset, m, s, **common) for m in models for s in seeds]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
-            rows.append(future.result())
-    rows.sort(key=lambda r: (models.index(r["model"]), r["seed"]))
-    print(f"data: {rows[0]['source']}")
+    report = run_sweep(
+        runs, out, backend=args.backend, jobs=args.jobs, threads=args.threads, scheduler=args.scheduler,
+        fresh=args.fresh,
+    )  # fmt: skip
+    print(f"{report.skipped} run(s) were done before, {report.finished} ran now, {len(report.failed)} failed")
+    for key, error in report.failed.items():
+        print(f"  failed: {key}: {error} (log: {out / 'logs' / args.dataset / key}.log)")
+    if not report.results:
+        return 1
+    results = report.results
+    print(f"data: {results[0].source}")
     metrics = metric_columns(args.dataset)
-    summary = summarize(rows, metrics)
-    print(format_table(summary, paper_table(args.dataset, **options), metrics))
-    ceiling = rows[0]["ceiling"]
-    print(
-        f"ceiling (perfect ranking, seed {rows[0]['seed']}): "
-        + ", ".join(f"{m} {ceiling[m]:.3f}" for m in metrics if m in ceiling)
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    flat = [{k: v for k, v in r.items() if k not in ("curve", "ceiling", "scores", "relevant")} for r in rows]
+    options = list(EXPERIMENTS[args.dataset].options) if args.grid else []
     stem = _stem(args)
-    pd.DataFrame(flat).to_csv(out / f"{stem}_seeds.csv", index=False)
-    summary.to_csv(out / f"{stem}_summary.csv", index=False)
-    curves = [{"model": r["model"], "seed": r["seed"], **c} for r in rows for c in r["curve"]]
-    pd.DataFrame(curves).to_csv(out / f"{stem}_curves.csv", index=False)
-    over = [over_under(r["scores"], r["relevant"]).assign(model=r["model"], seed=r["seed"]) for r in rows]
-    pd.concat(over, ignore_index=True).to_csv(out / f"{stem}_over_under.csv", index=False)
-    with open(out / f"{stem}.json", "w") as f:
-        json.dump(
-            {"args": vars(args), "seeds": flat, "summary": summary.to_dict("records")},
-            f,
-            indent=2,
-            default=str,
+    paths = write_tables(results, out, stem, metrics, by=[*options, "model"], meta={"args": vars(args)})
+    summary = pd.read_csv(paths["summary"])
+    for row in EXPERIMENTS[args.dataset].grid if args.grid else ({},):
+        part = summary
+        for name, value in row.items():
+            part = part[part[name] == value]
+        if row:
+            print(", ".join(f"{k} {v}" for k, v in row.items()))
+        paper_row = {**EXPERIMENTS[args.dataset].options, **_options(args), **row}
+        paper = paper_table(args.dataset, **paper_row) if args.dataset != "movielens" else pd.DataFrame()
+        print(format_table(part, paper, metrics))
+    ceiling = results[0].ceiling
+    if ceiling:
+        print(
+            f"ceiling (perfect ranking, seed {results[0].seed}): "
+            + ", ".join(f"{m} {ceiling[m]:.3f}" for m in metrics if m in ceiling)
         )
-    print(f"wrote {out / stem}_seeds.csv, _summary.csv, _curves.csv, _over_under.csv and .json")
-    return 0
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 1 if report.failed else 0
+
+
+def _positive_int(text: str) -> int:
+    return _int_at_least(text, 1)
+
+
+def _count(text: str) -> int:
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, lowest: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < lowest:
+        raise argparse.ArgumentTypeError(f"must be >= {lowest}, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ftmamba-lite", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("reproduce", help="reproduce a table row of the paper")
-    rep.add_argument("dataset", choices=[*sorted(EXPERIMENTS), "movielens"])
-    rep.add_argument("--embedder", choices=EMBEDDER_CHOICES, default="both")
-    rep.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    rep.add_argument("--seed0", type=int, default=0, help="first seed (default 0)")
-    rep.add_argument("--steps", type=int, default=None, help="training steps (paper: 5000)")
-    rep.add_argument("--batch-size", type=int, default=None, help="batch size (paper: 32)")
-    rep.add_argument("--lr", type=float, default=None, help="learning rate (paper: 1e-4 for Spotify)")
-    rep.add_argument("--eval-every", type=int, default=500, help="evaluate every N steps (Figure 4)")
-    rep.add_argument("--n-train", type=int, default=None, help="training triples (paper: 160000)")
+    rep = sub.add_parser("reproduce", help="reproduce a table row of the paper (a resumable seed sweep)")
+    rep.add_argument("dataset", choices=sorted(EXPERIMENTS))
+    rep.add_argument(
+        "--embedder", choices=EMBEDDER_CHOICES, default=None, help="tabular: models (default both)"
+    )
+    rep.add_argument(
+        "--model",
+        choices=SEQUENCE_CHOICES,
+        default=None,
+        help="movielens: models (default both = mamba4rec, sasrec)",
+    )
+    rep.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds (default 3)")
+    rep.add_argument("--seed0", type=_count, default=0, help="first seed (default 0)")
+    rep.add_argument("--steps", type=_positive_int, default=None, help="training steps (paper: 5000)")
+    rep.add_argument("--epochs", type=_count, default=None, help="movielens: training epochs (default 12)")
+    rep.add_argument("--batch-size", type=_positive_int, default=None, help="batch size (paper: 32)")
+    rep.add_argument(
+        "--lr", type=_positive_float, default=None, help="learning rate (paper: 1e-4 for Spotify)"
+    )
+    rep.add_argument(
+        "--eval-every", type=_positive_int, default=None, help="evaluate every N steps (default 500)"
+    )
+    rep.add_argument("--n-train", type=_positive_int, default=None, help="training triples (paper: 160000)")
+    rep.add_argument(
+        "--max-len", type=_positive_int, default=None, help="movielens: longest history (default 200)"
+    )
     rep.add_argument(
         "--data",
         default="synthetic",
         help="PATH, URL, or 'synthetic' (default); movielens also: 'recbole' (ML-100K), 'ml-100k', 'ml-1m'",
     )
     rep.add_argument(
-        "--model",
-        choices=("mamba4rec", "sasrec", "both", "popularity", "all"),
-        default="both",
-        help="movielens: sequence model(s) (default both = mamba4rec and sasrec)",
+        "--clusters", type=_positive_int, default=None, help="vaccine: k-means clusters (default 25)"
     )
-    rep.add_argument("--epochs", type=int, default=12, help="movielens: training epochs (default 12)")
-    rep.add_argument("--max-len", type=int, default=200, help="movielens: longest history read (default 200)")
-    rep.add_argument("--jobs", type=int, default=None, help="parallel processes (default: one per core)")
-    rep.add_argument("--out", default="results", help="output directory (default ./results)")
-    rep.add_argument("--clusters", type=int, default=None, help="vaccine: k-means clusters (default 25)")
-    rep.add_argument("--messages", type=int, default=None, help="vaccine: messages drawn (default 25)")
+    rep.add_argument(
+        "--messages", type=_positive_int, default=None, help="vaccine: messages drawn (default 25)"
+    )
     rep.add_argument("--grid", action="store_true", help="vaccine: every (clusters, messages) of Table II")
+    rep.add_argument("--out", default="results", help="output folder (default ./results)")
+    rep.add_argument("--fresh", action="store_true", help="delete this sweep's finished runs and start over")
+    rep.add_argument("--backend", choices=BACKENDS, default="joblib", help="joblib (this machine) or dask")
+    rep.add_argument("--scheduler", default=None, help="dask: scheduler ADDRESS (default: a local cluster)")
+    rep.add_argument(
+        "--jobs", type=_positive_int, default=None, help="runs at a time here (default: one per core)"
+    )
+    rep.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="threads per run (default: cores / jobs; cluster: 1)",
+    )
     rep.set_defaults(func=_reproduce)
     return parser
 

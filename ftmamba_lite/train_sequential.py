@@ -33,14 +33,13 @@ from .datasets.movielens import (
     LeaveOneOut,
     SequenceDataset,
     leave_one_out,
-    load_movielens,
     pad_histories,
     training_windows,
 )
 from .metrics import evaluate
 from .sequential import SEQUENCE_MODELS, PopularityRecommender, SequenceRecommender, make_sequence_model
 from .timing import best_seconds
-from .train import Callback, History, count_parameters
+from .train import Callback, History
 
 __all__ = [
     "MODEL_CHOICES",
@@ -49,10 +48,8 @@ __all__ = [
     "build_sequence_model",
     "evaluate_next_item",
     "fit_sequential",
-    "run_movielens_seed",
     "score_histories",
     "sequence_costs",
-    "summarize_movielens",
 ]
 
 MODEL_CHOICES = ("mamba4rec", "sasrec", "popularity")
@@ -239,71 +236,6 @@ def fit_sequential(
     for cb in callbacks:
         cb.on_train_end(history)
     return history
-
-
-def run_movielens_seed(
-    model_name: str,
-    seed: int,
-    source: str | None = "recbole",
-    epochs: int = 12,
-    max_len: int = 200,
-    batch_size: int = 16,
-    lr: float = 3e-3,
-    threads: int | None = None,
-    progress: bool = False,
-) -> dict[str, object]:
-    """One seed of one model end to end (load, split, build, train, test): a flat result row.
-
-    Defaults: the paper's model settings, max length 200; 12 epochs at lr 3e-3 (three times the paper's 1e-3,
-    which needs more epochs than a CPU budget allows).
-
-    Row: model, seed, source, the test metrics of :data:`SEQUENCE_METRICS`, params, epochs, best_epoch,
-    s/epoch (mean training seconds per epoch) and seconds (the whole run). Top-level so that processes run it;
-    ``threads`` sets torch's and numba's thread counts (None leaves them as they are).
-    """
-    if threads is not None:
-        from .ops.threads import set_num_threads
-
-        set_num_threads(threads)
-    data = load_movielens(source)
-    split = leave_one_out(data)
-    options = {} if model_name == "popularity" else {"max_len": max_len}
-    model = build_sequence_model(model_name, data, seed=seed, split=split, **options)
-    history = fit_sequential(
-        model, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, split=split, progress=progress
-    )
-    return {
-        "model": model_name,
-        "seed": seed,
-        "source": data.source,
-        **history.test_metrics,
-        "params": count_parameters(model),
-        "epochs": len(history.epoch_seconds),
-        "best_epoch": history.best_epoch,
-        "s/epoch": history.seconds_per_epoch,
-        "seconds": history.seconds,
-    }
-
-
-def summarize_movielens(rows: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
-    """Mean and 95% half-width (Student t) of the test metrics per model, with params and s/epoch."""
-    from .analysis import t_quantile
-
-    frame = pd.DataFrame(rows)
-    out = []
-    for model, group in frame.groupby("model", sort=False):
-        n = len(group)
-        row: dict[str, object] = {"model": model, "seeds": n}
-        for m in SEQUENCE_METRICS:
-            values = group[m].astype(float)
-            row[m] = values.mean()
-            row[f"{m} ±"] = (
-                t_quantile(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
-            )
-        row["params"] = int(group["params"].iloc[0])
-        row["s/epoch"] = float(group["s/epoch"].mean())
-        out.append(row)
-    return pd.DataFrame(out)
 
 
 def sequence_costs(

@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from ftmamba_lite.analysis import over_under, over_under_over_seeds, over_under_summary, t_quantile
+from ftmamba_lite.analysis import (
+    confidence_half_width,
+    over_under,
+    over_under_over_seeds,
+    over_under_summary,
+)
 
 
 def hand_run() -> tuple[np.ndarray, np.ndarray]:
@@ -95,20 +100,21 @@ def test_summary_of_one_run_has_no_interval():
 
 
 @pytest.mark.parametrize(
-    ("q", "df", "expected"),
-    [(0.975, 1, 12.706), (0.975, 2, 4.303), (0.975, 10, 2.228), (0.995, 5, 4.032), (0.975, 120, 1.980)],
+    ("confidence", "n", "t_table"),
+    [(0.95, 2, 12.706), (0.95, 3, 4.303), (0.95, 11, 2.228), (0.99, 6, 4.032), (0.95, 121, 1.980)],
 )
-def test_t_quantile_matches_tables(q, df, expected):
-    assert t_quantile(q, df) == pytest.approx(expected, abs=1e-3)
-    assert t_quantile(1 - q, df) == pytest.approx(-expected, abs=1e-3)
+def test_confidence_half_width_is_t_times_standard_error(confidence, n, t_table):
+    values = np.random.default_rng(n).normal(size=n)
+    standard_error = values.std(ddof=1) / np.sqrt(n)
+    got = confidence_half_width(values, confidence)
+    assert got == pytest.approx(t_table * standard_error, rel=2e-4)  # printed tables give 4 digits
 
 
-def test_t_quantile_median_and_bad_arguments():
-    assert t_quantile(0.5, 4) == 0.0
-    with pytest.raises(ValueError, match="0 < q < 1"):
-        t_quantile(1.0, 3)
-    with pytest.raises(ValueError, match="df >= 1"):
-        t_quantile(0.9, 0)
+def test_confidence_half_width_edge_cases():
+    assert np.isnan(confidence_half_width([0.7]))  # one value: no spread to estimate
+    assert confidence_half_width([0.5, 0.5, 0.5]) == 0.0
+    with pytest.raises(ValueError, match="confidence"):
+        confidence_half_width([0.1, 0.2], confidence=1.0)
 
 
 def test_bad_inputs_are_refused():

@@ -37,6 +37,7 @@ LAYER_OF = {
     "metrics": "learn",
     "analysis": "learn",
     "experiments": "learn",
+    "sweep": "learn",
     "timing": "learn",
     "course": "course",
     "cli": "face",
