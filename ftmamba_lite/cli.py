@@ -117,9 +117,14 @@ def _options(args: argparse.Namespace) -> dict[str, object]:
     return given
 
 
+def _choice(args: argparse.Namespace) -> str:
+    """The models chosen: --model (movielens) or --embedder, default "both"."""
+    return (args.model if args.dataset == "movielens" else args.embedder) or "both"
+
+
 def _stem(args: argparse.Namespace) -> str:
     exp = EXPERIMENTS[args.dataset]
-    choice = args.model if args.dataset == "movielens" else args.embedder
+    choice = _choice(args)
     if args.grid:
         return f"{args.dataset}_{choice}_grid"
     return "_".join(
@@ -140,14 +145,14 @@ def _plan(args: argparse.Namespace) -> list:
         check_backend(args.backend, args.scheduler)
     except ValueError as error:
         raise _fail(str(error)) from error
-    _check_data(args.dataset, args.data)
+    if args.scheduler is None:  # a cluster's workers may see paths that this machine does not
+        _check_data(args.dataset, args.data)
     options = _options(args)
     rows = EXPERIMENTS[args.dataset].grid if args.grid else (options,)
-    choice = (args.model if sequential else args.embedder) or "both"
     try:
         return plan(
             args.dataset,
-            _models(args.dataset, choice),
+            _models(args.dataset, _choice(args)),
             list(range(args.seed0, args.seed0 + args.seeds)),
             source=args.data,
             steps=args.steps,
@@ -284,13 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--backend", choices=BACKENDS, default="joblib", help="joblib (this machine) or dask")
     rep.add_argument("--scheduler", default=None, help="dask: scheduler ADDRESS (default: a local cluster)")
     rep.add_argument(
-        "--jobs", type=_positive_int, default=None, help="runs at a time here (default: one per core)"
+        "--jobs", type=_positive_int, default=None, help="runs at a time here (default: cores / threads)"
     )
     rep.add_argument(
         "--threads",
         type=_positive_int,
         default=None,
-        help="threads per run (default: cores / jobs; cluster: 1)",
+        help="threads per run (default 1; results depend on it)",
     )
     rep.set_defaults(func=_reproduce)
     return parser

@@ -11,8 +11,9 @@ the seed and a digest of the settings, so a rerun with the same arguments skips 
 other settings gets its own files. :func:`collect` rebuilds the results from those files, and
 :func:`write_tables` the per-seed and summary tables.
 
-A result depends only on its spec and the thread count, never on the backend or the order runs finish in:
-``threads`` is fixed by the caller and passed to every run.
+A result depends only on its spec and the thread count (floating-point sums split over threads round
+differently), never on the backend, the number of parallel runs or the order they finish in: every run uses
+``threads`` threads (default 1, the fastest for these small steps), recorded in its result file.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ __all__ = [
     "SweepReport",
     "check_backend",
     "collect",
-    "default_threads",
     "execute",
     "plan",
     "result_path",
@@ -210,12 +210,6 @@ def write_atomic(path: str | os.PathLike, text: str) -> None:
         raise
 
 
-def default_threads(jobs: int) -> int:
-    """Threads per run when ``jobs`` runs share this machine: its cores (:func:`available_cpus`) divided
-    among them, at least one."""
-    return max(1, available_cpus() // max(1, jobs))
-
-
 def check_backend(backend: str, scheduler: str | None = None) -> None:
     """Raise ValueError unless ``backend`` can run here: a known name, ``scheduler`` only with Dask, and
     Dask's ``distributed`` installed (the ``cluster`` extra) for the Dask backend."""
@@ -374,11 +368,10 @@ def run_sweep(
         out: the output folder (results in ``out/runs``, logs in ``out/logs``).
         backend: ``"joblib"`` (processes on this machine; one job runs in this process) or ``"dask"`` (a
             Dask distributed cluster: the one at ``scheduler``, or a local one of ``jobs`` workers).
-        jobs: runs at a time on this machine (default: one per core, at most one per pending run); ignored
-            with a scheduler (the cluster's workers decide).
-        threads: PyTorch and numba threads per run (default :func:`default_threads` of ``jobs`` here, 1 on
-            a remote cluster: start its workers with ``--nthreads 1``). Results depend on it, not on the
-            backend.
+        jobs: runs at a time on this machine (default: its cores divided by ``threads``, so that runs do not
+            compete for cores; at most one per pending run); ignored with a scheduler (the cluster's workers
+            decide: start them with ``--nthreads 1``, one run per worker process).
+        threads: PyTorch and numba threads per run (default 1). Results depend on it, not on the backend.
         fresh: delete these runs' results and logs first and run everything again.
         progress: one tqdm bar for the sweep (runs done / total, rate, ETA).
 
@@ -393,9 +386,8 @@ def run_sweep(
             for path in (result_path(out, spec), log_path(out, spec)):
                 path.unlink(missing_ok=True)
     pending = [spec for spec in runs if not result_path(out, spec).exists()]
-    jobs = max(1, min(jobs or available_cpus(), len(pending) or 1))
-    if threads is None:
-        threads = 1 if scheduler else default_threads(jobs)
+    threads = threads or 1
+    jobs = max(1, min(jobs or available_cpus() // threads, len(pending) or 1))
     for spec in pending:
         log_path(out, spec).parent.mkdir(parents=True, exist_ok=True)
         result_path(out, spec).parent.mkdir(parents=True, exist_ok=True)
@@ -416,7 +408,7 @@ def run_sweep(
                 if outcome.result is None:
                     failed[spec.key] = outcome.error or "failed"
                 else:
-                    record = {"spec": spec.to_dict(), "result": outcome.result}
+                    record = {"spec": spec.to_dict(), "threads": threads, "result": outcome.result}
                     write_atomic(result_path(out, spec), json.dumps(record, default=str))
                     finished += 1
                 bar.update(1)

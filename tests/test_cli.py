@@ -1,4 +1,5 @@
-"""The command line (ftmamba_lite.cli): `ftmamba-lite reproduce` for every experiment, tiny runs."""
+"""The command line (ftmamba_lite.cli): `ftmamba-lite reproduce` for every experiment, tiny runs, and every
+check of its values and output folder (made before any run starts)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,95 @@ from ftmamba_lite import cli, experiments
 from ftmamba_lite.cli import main
 
 
-def test_reproduce_movielens_cli_writes_its_table(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def no_runs(monkeypatch):
+    """Any attempt to start the sweep fails the test: the checks must come first."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the sweep started before the arguments were checked")
+
+    monkeypatch.setattr(cli, "run_sweep", refuse)
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--steps", "0"], "--steps"),
+        (["--lr", "0"], "--lr"),
+        (["--lr", "-1e-4"], "--lr"),
+        (["--lr", "nan"], "--lr"),
+        (["--lr", "inf"], "--lr"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--n-train", "0"], "--n-train"),
+        (["--seeds", "0"], "--seeds"),
+        (["--seeds", "-2"], "--seeds"),
+        (["--seed0", "-1"], "--seed0"),
+        (["--eval-every", "0"], "--eval-every"),
+        (["--jobs", "0"], "--jobs"),
+        (["--threads", "0"], "--threads"),
+        (["--steps", "ten"], "--steps"),
+        (["--clusters", "0"], "--clusters"),
+        (["--messages", "0"], "--messages"),
+        (["--max-len", "0"], "--max-len"),
+        (["--epochs", "-1"], "--epochs"),
+        (["--backend", "ray"], "--backend"),
+    ],
+)
+def test_bad_values_are_refused_by_name(argv, flag, tmp_path, capsys, no_runs) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "spotify", "--out", str(tmp_path / "out"), *argv])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing made
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["movielens", "--steps", "10"], "--steps: steps does not apply to movielens"),
+        (["movielens", "--eval-every", "10"], "--eval-every: eval_every does not apply to movielens"),
+        (["spotify", "--epochs", "3"], "--epochs: epochs does not apply to spotify"),
+        (["spotify", "--max-len", "50"], "--max-len: max_len does not apply to spotify"),
+        (["spotify", "--model", "sasrec"], "--model is for movielens"),
+        (["movielens", "--embedder", "mamba"], "movielens chooses its models with --model"),
+        (["spotify", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --backend dask"),
+        (["hm", "--clusters", "25"], "apply only to vaccine"),
+        (["hm", "--grid"], "--grid needs an experiment with a grid"),
+        (["vaccine", "--grid", "--clusters", "25"], "leave out --clusters"),
+        (["vaccine", "--clusters", "50", "--messages", "25"], "--clusters 50 exceeds --messages 25"),
+        (["vaccine", "--clusters", "50"], "--clusters 50 exceeds --messages 25"),
+        (["spotify", "--data", "/no/such/folder"], "--data /no/such/folder: no such file or folder"),
+        (["movielens", "--data", "ml-2m"], "--data ml-2m: no such file or folder.*recbole"),
+    ],
+)
+def test_inconsistent_arguments_are_refused_before_any_run(argv, message, tmp_path, no_runs) -> None:
+    with pytest.raises(SystemExit, match=message):
+        main(["reproduce", *argv, "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unusable_out_is_refused_before_any_run(tmp_path, no_runs) -> None:
+    a_file = tmp_path / "results.csv"
+    a_file.write_text("someone's file\n")
+    with pytest.raises(SystemExit, match="is a file; give a folder"):
+        main(["reproduce", "spotify", "--out", str(a_file)])
+    with pytest.raises(SystemExit, match="cannot be written to"):
+        main(["reproduce", "spotify", "--out", str(a_file / "inside")])
+    assert a_file.read_text() == "someone's file\n"
+
+
+def test_the_grid_is_one_sweep_of_every_row(no_runs) -> None:
+    args = cli.build_parser().parse_args(["reproduce", "vaccine", "--grid", "--seeds", "2"])
+    runs = cli._plan(args)
+    assert len(runs) == len(experiments.VACCINE_GRID) * 2 * 2  # rows x (mamba, transformer) x seeds
+    cells = [(r.options["clusters"], r.options["messages"]) for r in runs[::4]]
+    assert cells == list(experiments.VACCINE_GRID) and cli._stem(args) == "vaccine_both_grid"
+    one = cli.build_parser().parse_args(["reproduce", "vaccine", "--clusters", "25", "--messages", "50"])
+    assert {tuple(r.options.values()) for r in cli._plan(one)} == {(25, 50)}
+    assert cli._stem(one) == "vaccine_both_clusters25_messages50"
+
+
+def test_reproduce_movielens_writes_its_table_and_zero_epochs_mean_zero(tmp_path, capsys) -> None:
     code = main(
         ["reproduce", "movielens", "--model", "popularity", "--data", "synthetic", "--seeds", "2",
          "--jobs", "1", "--out", str(tmp_path)]
@@ -19,6 +108,16 @@ def test_reproduce_movielens_cli_writes_its_table(tmp_path, capsys: pytest.Captu
     assert "popularity" in out and "HR@10" in out
     seeds = pd.read_csv(tmp_path / "movielens_popularity_seeds.csv")
     assert list(seeds["seed"]) == [0, 1] and seeds["HR@10"].between(0, 1).all()
+    assert main(["reproduce", "movielens", "--model", "popularity", "--seeds", "2", "--jobs", "1", "--fresh",
+                 "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert "0 run(s) were done before, 2 ran now" in capsys.readouterr().out
+    code = main(
+        ["reproduce", "movielens", "--model", "sasrec", "--epochs", "0", "--max-len", "20", "--seeds", "1",
+         "--jobs", "1", "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    untrained = pd.read_csv(tmp_path / "movielens_sasrec_seeds.csv")
+    assert list(untrained["epochs"]) == [0] and list(untrained["best_epoch"]) == [0]
     with pytest.raises(SystemExit):
         main(["reproduce", "movielens", "--model", "gru4rec"])
 
@@ -49,60 +148,30 @@ def test_cli_reproduce_hm_and_vaccine(tmp_path, capsys):
     assert "25 clusters, 50 of 100 messages" in printed and printed.count("paper: ") == 2
     seeds = pd.read_csv(tmp_path / "vaccine_popularity_clusters25_messages50_seeds.csv")
     assert seeds.loc[0, "clusters"] == 25 and seeds.loc[0, "messages"] == 50
-    with pytest.raises(SystemExit, match="vaccine"):
-        main(["reproduce", "hm", "--clusters", "25", *base])
-
-
-def test_cli_grid_runs_every_row_and_writes_one_summary(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_reproduce(args):
-        calls.append((args.clusters, args.messages, args.grid))
-        pd.DataFrame({"model": ["mamba"], "HR@10": [0.5]}).to_csv(tmp_path / f"{cli._stem(args)}_summary.csv")
-        return 0
-
-    monkeypatch.setattr(cli, "_reproduce", fake_reproduce)
-    args = cli.build_parser().parse_args(["reproduce", "vaccine", "--grid", "--out", str(tmp_path)])
-    assert cli._reproduce_grid(args) == 0
-    assert calls == [(c, m, False) for c, m in experiments.VACCINE_GRID]
-    grid = pd.read_csv(tmp_path / "vaccine_both_grid_summary.csv")
-    assert list(zip(grid["clusters"], grid["messages"], strict=True)) == list(experiments.VACCINE_GRID)
-    args = cli.build_parser().parse_args(["reproduce", "hm", "--grid"])
-    with pytest.raises(SystemExit, match="grid"):
-        cli._reproduce_grid(args)
 
 
 def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
-    code = main(
-        [
-            "reproduce",
-            "spotify",
-            "--embedder",
-            "both",
-            "--seeds",
-            "2",
-            "--steps",
-            "10",
-            "--n-train",
-            "300",
-            "--eval-every",
-            "5",
-            "--jobs",
-            "2",
-            "--out",
-            str(tmp_path),
-        ]
-    )
-    assert code == 0
+    argv = ["reproduce", "spotify", "--embedder", "both", "--seeds", "2", "--steps", "10", "--n-train", "300",
+            "--eval-every", "5", "--jobs", "2", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "paper: mamba" in printed and "ours: transformer (n=2)" in printed and "ceiling" in printed
+    assert "0 run(s) were done before, 4 ran now, 0 failed" in printed
     seeds = pd.read_csv(tmp_path / "spotify_both_seeds.csv")
     assert sorted(seeds["model"].unique()) == ["mamba", "transformer"] and len(seeds) == 4
     summary = pd.read_csv(tmp_path / "spotify_both_summary.csv")
     assert set(summary["model"]) == {"mamba", "transformer"}
-    assert (tmp_path / "spotify_both.json").exists() and (tmp_path / "spotify_both_curves.csv").exists()
+    assert (tmp_path / "spotify_both.json").exists()
+    curves = pd.read_csv(tmp_path / "spotify_both_curves.csv")
+    assert sorted(set(curves["step"])) == [5, 10] and len(curves) == 4 * 2
     over = pd.read_csv(tmp_path / "spotify_both_over_under.csv")  # Figure 5: 2 models x 2 seeds x items
     assert len(over) == 4 * over["item"].nunique() and set(over["model"]) == {"mamba", "transformer"}
     for _, run in over.groupby(["model", "seed"]):
         assert run["difference"].sum() == 0  # as many recommendations as likes, per run
         assert (run["difference"] == run["recommended"] - run["likes"]).all()
+    assert len(list((tmp_path / "logs" / "spotify").glob("*.log"))) == 4  # one log per run
+    before = seeds.drop(columns="seconds")
+    assert main(argv) == 0  # the same arguments again: everything is done, the tables are rebuilt
+    assert "4 run(s) were done before, 0 ran now" in capsys.readouterr().out
+    again = pd.read_csv(tmp_path / "spotify_both_seeds.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(again, before)

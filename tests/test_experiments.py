@@ -1,10 +1,20 @@
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 
-from ftmamba_lite.experiments import EXPERIMENTS, paper_table, run_seed, stored_results, summarize
+from ftmamba_lite.experiments import (
+    EXPERIMENTS,
+    SeedResult,
+    check_run,
+    paper_table,
+    run_seed,
+    stored_results,
+    summarize,
+)
 
 
 def test_paper_table_is_the_papers_copy():
@@ -22,6 +32,13 @@ def test_summarize_mean_and_student_t_interval():
     assert out["HR@1 ±"] == pytest.approx(4.302653 * 0.1 / math.sqrt(3), rel=1e-5)
     single = summarize(rows[:1], metrics=["HR@1"]).iloc[0]
     assert math.isnan(single["HR@1 ±"])
+    grid = [{**r, "clusters": c, "seed": i} for c in (25, 50) for i, r in enumerate(rows)]
+    by_cell = summarize(grid, metrics=["HR@1"], by=("clusters", "model"))
+    assert list(by_cell["clusters"]) == [25, 50] and list(by_cell["seeds"]) == [3, 3]
+    with pytest.raises(ValueError, match="grouping column"):
+        summarize(rows, by=("clusters",))
+    with pytest.raises(ValueError, match="no results"):
+        summarize([])
 
 
 def test_run_seed_is_deterministic_and_complete():
@@ -33,23 +50,77 @@ def test_run_seed_is_deterministic_and_complete():
     )
     a = run_seed("spotify", "mamba", 3, **kwargs)
     b = run_seed("spotify", "mamba", 3, **kwargs)
-    assert a["HR@5"] == b["HR@5"] and (a["scores"] == b["scores"]).all()
-    assert a["source"].startswith("synthetic")
-    assert [c["step"] for c in a["curve"]] == [5, 10]
-    assert a["scores"].shape == (20, 50) and a["relevant"].shape == (20, 50)
+    assert isinstance(a, SeedResult) and (a.dataset, a.model, a.seed) == ("spotify", "mamba", 3)
+    assert a.metrics["HR@5"] == b.metrics["HR@5"] and (a.scores == b.scores).all()
+    assert a.source.startswith("synthetic") and a.params > 0 and a.seconds > 0
+    assert [c["step"] for c in a.curve] == [5, 10] and a.curve[-1]["HR@5"] == a.metrics["HR@5"]
+    assert a.scores.shape == (20, 50) and a.relevant.shape == (20, 50) and a.relevant.dtype == bool
+    row = a.row()
+    assert row["HR@1"] == a.metrics["HR@1"] and row["params"] == a.params and "curve" not in row
     with pytest.raises(ValueError, match="unknown dataset"):
         run_seed("netflix")
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ValueError, match="unknown model 'gru'"):
         run_seed("spotify", "gru", steps=1, data_kwargs={"n_train": 10})
+
+
+def test_seed_result_survives_json_exactly():
+    result = run_seed(
+        "spotify", "linear", 0, steps=3, eval_every=1, data_kwargs={"n_train": 200, "n_test": 10}
+    )
+    back = SeedResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert back.to_dict() == result.to_dict()
+    assert back.scores.dtype == result.scores.dtype and np.array_equal(back.scores, result.scores)
+    assert np.array_equal(back.relevant, result.relevant) and back.curve == result.curve
+
+
+@pytest.mark.parametrize(
+    ("dataset", "kwargs", "message"),
+    [
+        ("spotify", {"steps": 0}, "steps must be an integer >= 1, got 0"),
+        ("spotify", {"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ("spotify", {"lr": 0.0}, "lr must be a finite number > 0"),
+        ("spotify", {"lr": float("nan")}, "lr must be a finite number > 0"),
+        ("spotify", {"eval_every": 0}, "eval_every must be an integer >= 1"),
+        ("spotify", {"steps": True}, "steps must be an integer"),
+        ("spotify", {"epochs": 2}, "epochs does not apply to spotify"),
+        ("hm", {"max_len": 50}, "max_len does not apply to hm"),
+        ("movielens", {"steps": 10}, "steps does not apply to movielens"),
+        ("movielens", {"epochs": -1}, "epochs must be an integer >= 0"),
+        ("movielens", {"max_len": 0}, "max_len must be an integer >= 1"),
+    ],
+)
+def test_check_run_names_the_bad_argument(dataset, kwargs, message):
+    model = "sasrec" if dataset == "movielens" else "mlp"
+    with pytest.raises(ValueError, match=message):
+        check_run(dataset, model, **kwargs)
+    with pytest.raises(ValueError, match=message):  # run_seed checks before it loads anything
+        run_seed(dataset, model, 0, source="/no/such/folder", **kwargs)
+    assert check_run(dataset, model) is EXPERIMENTS[dataset]
+    with pytest.raises(ValueError, match="unknown model 'mamba4rec' for spotify"):
+        check_run("spotify", "mamba4rec")
+
+
+def test_run_seed_movielens_is_typed_and_deterministic():
+    data = {"n_users": 60, "n_items": 30, "min_length": 5, "max_length": 12}
+    kwargs = dict(epochs=2, max_len=10, data_kwargs=data, model_kwargs={"d_model": 16, "d_state": 8})
+    a = run_seed("movielens", "mamba4rec", 1, **kwargs)
+    b = run_seed("movielens", "mamba4rec", 1, **kwargs)
+    assert set(a.metrics) == {"HR@10", "NDCG@10", "MRR@10"} and a.metrics == b.metrics
+    assert a.extra["epochs"] == 2 and 1 <= a.extra["best_epoch"] <= 2 and a.scores is None
+    assert [point["step"] for point in a.curve] == [point["step"] for point in b.curve] and len(a.curve) == 2
+    untrained = run_seed("movielens", "mamba4rec", 1, **{**kwargs, "epochs": 0})  # 0 epochs means 0
+    assert untrained.extra["epochs"] == 0 and untrained.extra["best_epoch"] == 0
+    popularity = run_seed("movielens", "popularity", 0, data_kwargs=kwargs["data_kwargs"])
+    assert popularity.params == 0 and popularity.extra["epochs"] == 0
 
 
 @pytest.mark.parametrize("model", ["popularity", "oracle"])
 def test_run_seed_runs_the_fixed_scorers(model):
-    row = run_seed("spotify", model, 1, data_kwargs={"n_train": 300, "n_test": 20})
-    assert row["params"] == 0 and row["scores"].shape == (20, 50)
+    result = run_seed("spotify", model, 1, data_kwargs={"n_train": 300, "n_test": 20})
+    assert result.params == 0 and result.scores.shape == (20, 50)
     if model == "oracle":  # ranks by the true targets: every metric at its ceiling
         for k in ("HR@1", "P@5", "R@10", "MRR@10"):
-            assert row[k] == pytest.approx(row["ceiling"][k])
+            assert result.metrics[k] == pytest.approx(result.ceiling[k])
 
 
 def test_stored_results_are_complete_and_consistent():
@@ -78,6 +149,7 @@ def test_stored_results_are_complete_and_consistent():
 def test_registry_has_the_papers_settings():
     assert EXPERIMENTS["hm"].lr == 1e-4 and EXPERIMENTS["hm"].map_ks == (12,)
     assert EXPERIMENTS["vaccine"].lr == 1e-5 and len(EXPERIMENTS["vaccine"].grid) == 6
+    assert EXPERIMENTS["movielens"].sequential and not EXPERIMENTS["spotify"].sequential
     assert len(paper_table("vaccine", clusters=25, messages=50)) == 2
     with pytest.raises(ValueError, match="no column 'k'"):
         paper_table("vaccine", k=25)
@@ -92,18 +164,18 @@ def test_run_seed_hm_reports_map12_and_is_deterministic():
     )  # fmt: skip
     a = run_seed("hm", "mlp", 1, **kwargs)
     b = run_seed("hm", "mlp", 1, **kwargs)
-    assert "MAP@12" in a and 0 <= a["MAP@12"] <= 1 and a["MAP@12"] == b["MAP@12"]
-    assert (a["scores"] == b["scores"]).all() and a["scores"].shape == (10, 30)
-    assert a["ceiling"]["MAP@12"] == pytest.approx(1.0)
+    assert 0 <= a.metrics["MAP@12"] <= 1 and a.metrics["MAP@12"] == b.metrics["MAP@12"]
+    assert (a.scores == b.scores).all() and a.scores.shape == (10, 30)
+    assert a.ceiling["MAP@12"] == pytest.approx(1.0)
 
 
 def test_run_seed_vaccine_records_clusters_and_messages():
-    row = run_seed(
+    result = run_seed(
         "vaccine",
         "linear",
         0,
         steps=3,
-        eval_every=None,
         data_kwargs={"clusters": 5, "messages": 10, "n_users": 500, "n_train": 200, "n_test": 10},
     )
-    assert row["clusters"] == 5 and row["messages"] == 10 and row["scores"].shape == (10, 10)
+    assert result.options == {"clusters": 5, "messages": 10} and result.scores.shape == (10, 10)
+    assert result.row()["clusters"] == 5
