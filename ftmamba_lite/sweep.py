@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import tempfile
 import time
@@ -326,7 +327,13 @@ def _run_dask(
 
     cluster = None
     if scheduler is None:  # a cluster of this machine: one single-threaded worker process per job
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=jobs,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     try:
         with Client(scheduler or cluster) as client:
             futures = {

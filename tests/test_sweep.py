@@ -159,14 +159,14 @@ def test_joblib_and_a_local_dask_cluster_give_identical_results(tmp_path) -> Non
         *sweep.plan("spotify", ["transformer"], [0, 1], model_kwargs={"d_model": 8, "n_layers": 1}, **TINY),
         *sweep.plan("spotify", ["linear"], [0, 1], **TINY),
     ]
-    local = sweep.run_sweep(runs, tmp_path / "joblib", jobs=2, progress=False)
+    local = sweep.run_sweep(runs, tmp_path / "joblib", jobs=1, progress=False)  # in this process, one by one
     cluster = sweep.run_sweep(runs, tmp_path / "dask", backend="dask", jobs=2, progress=False)
     assert local.finished == cluster.finished == 4 and not local.failed and not cluster.failed
     assert [comparable(r) for r in local.results] == [comparable(r) for r in cluster.results]
     assert all(sweep.log_path(tmp_path / "dask", spec).exists() for spec in runs)
     again = sweep.run_sweep(runs, tmp_path / "dask", backend="dask", jobs=2, progress=False)
     assert (again.skipped, again.finished) == (4, 0)  # nothing to do: no cluster work
-    fresh = sweep.run_sweep(runs[2:], tmp_path / "joblib", jobs=1, fresh=True, progress=False)  # in-process
+    fresh = sweep.run_sweep(runs[2:], tmp_path / "joblib", jobs=2, fresh=True, progress=False)  # processes
     assert (fresh.skipped, fresh.finished) == (0, 2)
     assert [comparable(r) for r in fresh.results] == [comparable(r) for r in local.results[2:]]
 
