@@ -426,8 +426,10 @@ def fit(
                 raise stop_non_finite(step, "the loss", _batch_culprits(enc, idx, pred, None), step > 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grads = [p.grad for p in trainable if p.grad is not None]
-            if not all(bool(torch.isfinite(g).all()) for g in grads):  # the loss was finite: keep it
+            # One sum per gradient is finite iff the gradient is (or its sum passes 3e38: as bad); a tenth of
+            # torch.isfinite's cost here (paper Mamba towers: about 0.7 ms of a 350 ms step).
+            sums = [p.grad.sum() for p in trainable if p.grad is not None]
+            if sums and not math.isfinite(torch.stack(sums).sum().item()):  # the loss was finite: keep it
                 history.steps.append(step)
                 history.losses.append(value)
                 raise stop_non_finite(step, "a gradient", _batch_culprits(enc, idx, pred, None), False)
