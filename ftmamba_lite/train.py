@@ -356,6 +356,10 @@ def fit(
         raise TypeError(
             f"model must be a TwoTowerModel (build_model, build_baseline), got {type(model).__name__}"
         )
+    if isinstance(callbacks, Callback):
+        raise TypeError("callbacks must be a sequence of Callback objects: pass [callback], not the callback")
+    callbacks = list(callbacks)
+    ks, map_ks = tuple(ks), tuple(map_ks)
     enc = data if isinstance(data, EncodedData) else encode(data)
     _check_fit_inputs(enc, ks, map_ks)
     n_train = len(enc.train_target)

@@ -216,6 +216,14 @@ def test_settings_are_checked_before_any_step(spotify, kwargs, message):
     assert began == [] and _same(before, _weights(model))
 
 
+def test_a_single_callback_and_a_generator_of_ks_are_handled(spotify):
+    _, enc = spotify
+    with pytest.raises(TypeError, match=r"pass \[callback\]"):
+        train.fit(_tiny(enc), enc, steps=1, progress=False, callbacks=train.Callback())
+    history = train.fit(_tiny(enc), enc, steps=1, progress=False, ks=(k for k in (1, 5)))
+    assert set(history.final_metrics) == {"P@1", "P@5", "R@1", "R@5", "MRR@1", "MRR@5", "HR@1", "HR@5"}
+
+
 def test_no_test_users_and_nan_targets_are_refused_before_training(spotify):
     data, enc = spotify
     import dataclasses
