@@ -377,11 +377,15 @@ def fit(
         cb.on_train_begin(history, steps)
 
     def evaluate_now(step: int) -> None:
-        scores = score_test_users(model, enc)
+        try:
+            scores = score_test_users(model, enc)
+            valid_loss = _valid_loss(model, enc)
+        except NonFiniteOutputError as err:  # not a training step's: no weights to put back
+            raise ValueError(f"evaluation after step {step}: {err}") from err
         metrics = evaluate(scores, enc.test_relevant.numpy(), ks=ks, map_ks=map_ks)
         history.eval_steps.append(step)
         history.eval_metrics.append(metrics)
-        history.valid_losses.append(_valid_loss(model, enc))
+        history.valid_losses.append(valid_loss)
         for cb in callbacks:
             cb.on_eval(history, step, metrics)
 
@@ -418,17 +422,12 @@ def fit(
                 order, cursor = torch.randperm(n_train, generator=generator), 0
             idx = order[cursor : cursor + batch_size]
             cursor += batch_size
-            try:
-                pred = _pairs(model, enc, enc.train_user[idx], enc.train_item[idx])
-            except NonFiniteOutputError as err:  # the weights that gave it came from the previous update
-                what = "the score" if err.side == "score" else f"the {err.side} tower's embedding"
-                culprits = _batch_culprits(enc, idx, None, err.rows)
-                raise stop_non_finite(step, what, culprits, step > 1) from err
+            pred = _pairs(model, enc, enc.train_user[idx], enc.train_item[idx])
             loss = F.mse_loss(pred, enc.train_target[idx])
-            value = loss.item()
-            if not math.isfinite(value):
-                raise stop_non_finite(step, "the loss", _batch_culprits(enc, idx, pred, None), step > 1)
             optimizer.zero_grad(set_to_none=True)
+            value = loss.item()
+            if not math.isfinite(value):  # the current weights came from the previous update: undo it
+                raise stop_non_finite(step, "the loss", _batch_culprits(enc, idx, pred, None), step > 1)
             loss.backward()
             # One sum per gradient is finite iff the gradient is (or its sum passes 3e38: as bad); a tenth of
             # torch.isfinite's cost here (paper Mamba towers: about 0.7 ms of a 350 ms step).
@@ -455,6 +454,9 @@ def fit(
                 history.stopped_early = True
                 history.stop_reason = "a callback set stop"
                 break
+    except NonFiniteOutputError as err:  # from a step's forward pass (evaluate_now raises a plain ValueError)
+        what = "the score" if err.side == "score" else f"the {err.side} tower's embedding"
+        raise stop_non_finite(step, what, _batch_culprits(enc, idx, None, err.rows), step > 1) from err
     except BaseException as err:  # Ctrl-C, a failing callback or evaluation: the History is not lost
         err.history = history  # type: ignore[attr-defined]
         raise
