@@ -6,6 +6,14 @@ deviation per numeric column) on one DataFrame and then turns any DataFrame with
 reserved index K_j, the last row of that feature's lookup table (so tables have K_j + 1 rows).
 A missing value (NaN/None) in a categorical column is a category of its own ("missing") when it occurs in
 the fitting data, and "unknown" otherwise.
+
+Numeric columns are read, and standardised, in float64 and cast to float32 last, so timestamps 10 s apart
+stay distinct and a spread of 1e20 does not become zeros. A NaN, an infinity or a value beyond float32's
+range is an error naming the column. By default (``standardize="auto"``) a numeric column is standardised
+only when its fitted values leave [-AUTO_LIMIT, AUTO_LIMIT] = [-1e3, 1e3]: raw values that can break the
+towers (freshly initialised paper-preset towers score NaN from a raw value of 1e7 for Mamba, 1e21 for the
+Transformer; a standardised column stays within sqrt(n rows) of 0). Columns inside the range, e.g. Spotify's
+0/1 genre indicators, stay raw, as the paper feeds them.
 """
 
 from __future__ import annotations
@@ -18,9 +26,11 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-__all__ = ["TableEncoder", "MISSING"]
+__all__ = ["AUTO_LIMIT", "MISSING", "TableEncoder"]
 
 MISSING = "<missing>"
+AUTO_LIMIT = 1e3  # |x| above this in the fitting data: "auto" standardises the column (see the module doc)
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _CATEGORY_TYPES = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
@@ -30,19 +40,34 @@ class TableEncoder:
     Args:
         numeric: numeric column names (token order).
         categorical: categorical column names (token order, after the numeric ones).
-        standardize: subtract the fitted mean and divide by the fitted standard deviation of each numeric
-            column (off by default: the paper feeds raw values, e.g. Spotify's 0/1 genre indicators).
+        standardize: ``True``: subtract the fitted mean and divide by the fitted standard deviation of every
+            numeric column (float64 statistics); ``False``: feed raw values (the paper's choice, e.g.
+            Spotify's 0/1 genre indicators); ``"auto"`` (default): standardise exactly the columns whose
+            fitted values leave [-AUTO_LIMIT, AUTO_LIMIT], keep the others raw. ``standardized`` lists the
+            columns it chose.
     """
 
     def __init__(
-        self, numeric: Sequence[str] = (), categorical: Sequence[str] = (), standardize: bool = False
+        self,
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        standardize: bool | str = "auto",
     ) -> None:
+        for name, columns in (("numeric", numeric), ("categorical", categorical)):
+            if isinstance(columns, str):
+                raise TypeError(f"{name} must be a sequence of column names, got the string {columns!r}")
         self.numeric = list(numeric)
         self.categorical = list(categorical)
+        repeated = sorted({c for c in self.feature_names if self.feature_names.count(c) > 1})
+        if repeated:
+            raise ValueError(f"column(s) {repeated} are named more than once in numeric / categorical")
+        if standardize not in (True, False, "auto"):
+            raise ValueError(f"standardize must be True, False or 'auto', got {standardize!r}")
         self.standardize = standardize
         self.vocabularies: dict[str, dict[object, int]] = {}
         self.means: dict[str, float] = {}
         self.stds: dict[str, float] = {}
+        self.standardized: list[str] = []
         self._fitted = False
 
     @property
@@ -60,12 +85,21 @@ class TableEncoder:
             raise RuntimeError("TableEncoder is not fitted: call fit(frame) first")
 
     def _check_columns(self, frame: pd.DataFrame) -> None:
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
         missing = [c for c in self.feature_names if c not in frame.columns]
         if missing:
             raise ValueError(f"unknown column(s) {missing}: the table has {list(frame.columns)}")
+        repeated = sorted(
+            {str(c) for c in frame.columns[frame.columns.duplicated()] if c in self.feature_names}
+        )
+        if repeated:
+            raise ValueError(f"the table has more than one column named {repeated}: rename them first")
 
     def _numeric_values(self, frame: pd.DataFrame) -> np.ndarray:
-        out = np.empty((len(frame), len(self.numeric)), dtype=np.float32)
+        """The numeric columns as float64 (b, k_num); ValueError naming the column on NaN, inf or a value
+        beyond float32's range (the towers' precision)."""
+        out = np.empty((len(frame), len(self.numeric)), dtype=np.float64)
         for j, col in enumerate(self.numeric):
             series = frame[col]
             if not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)):
@@ -73,11 +107,30 @@ class TableEncoder:
             values = series.to_numpy(dtype=np.float64, na_value=np.nan)
             if np.isnan(values).any():
                 raise ValueError(
-                    f"NaN in numeric column {col!r} ({int(np.isnan(values).sum())} rows): "
-                    "impute it before encoding"
+                    f"NaN in numeric column {col!r} ({int(np.isnan(values).sum())} rows, first row "
+                    f"{int(np.flatnonzero(np.isnan(values))[0])}): impute it before encoding"
+                )
+            huge = np.abs(values) > _FLOAT32_MAX
+            if huge.any():
+                row = int(np.flatnonzero(huge)[0])
+                raise ValueError(
+                    f"numeric column {col!r} holds {values[row]:g} at row {row} ({int(huge.sum())} rows): "
+                    f"values must be finite and within float32's range (|x| <= {_FLOAT32_MAX:.3g})"
                 )
             out[:, j] = values
         return out
+
+    @staticmethod
+    def _statistics(values: np.ndarray) -> tuple[float, float]:
+        """Mean and standard deviation of one float64 column, computed on values scaled by their largest
+        magnitude so that squares of 1e30 do not overflow; a constant column gets std 1."""
+        scale = float(np.abs(values).max()) if len(values) else 0.0
+        if scale == 0.0:
+            return 0.0, 1.0
+        scaled = values / scale
+        mean = float(scaled.mean())
+        std = float(np.sqrt(np.mean((scaled - mean) ** 2)))
+        return mean * scale, (std * scale) or 1.0
 
     @staticmethod
     def _keys(series: pd.Series) -> list[object]:
@@ -86,11 +139,18 @@ class TableEncoder:
     def fit(self, frame: pd.DataFrame) -> TableEncoder:
         """Learn category vocabularies (sorted by their string form) and numeric statistics."""
         self._check_columns(frame)
+        if len(frame) == 0:
+            raise ValueError("cannot fit a TableEncoder on a table with 0 rows")
         values = self._numeric_values(frame)
-        self.means = {c: float(values[:, j].mean()) for j, c in enumerate(self.numeric)} if len(frame) else {}
-        self.stds = (
-            {c: float(values[:, j].std()) or 1.0 for j, c in enumerate(self.numeric)} if len(frame) else {}
-        )
+        self.means, self.stds = {}, {}
+        for j, col in enumerate(self.numeric):
+            self.means[col], self.stds[col] = self._statistics(values[:, j])
+        if self.standardize == "auto":
+            self.standardized = [
+                c for j, c in enumerate(self.numeric) if np.abs(values[:, j]).max() > AUTO_LIMIT
+            ]
+        else:
+            self.standardized = list(self.numeric) if self.standardize else []
         self.vocabularies = {}
         for col in self.categorical:
             categories = sorted(set(self._keys(frame[col])), key=lambda v: (str(type(v)), str(v)))
@@ -111,11 +171,17 @@ class TableEncoder:
         """
         self._require_fitted()
         self._check_columns(frame)
-        x_num = self._numeric_values(frame)
-        if self.standardize and self.numeric:
-            x_num = (x_num - np.array([self.means[c] for c in self.numeric], dtype=np.float32)) / np.array(
-                [self.stds[c] for c in self.numeric], dtype=np.float32
-            )
+        x_num = self._numeric_values(frame)  # (b, k_num) float64
+        for j, col in enumerate(self.numeric):
+            if col in self.standardized:
+                x_num[:, j] = (x_num[:, j] - self.means[col]) / self.stds[col]
+                far = np.abs(x_num[:, j]) > _FLOAT32_MAX
+                if far.any():
+                    raise ValueError(
+                        f"numeric column {col!r}: row {int(np.flatnonzero(far)[0])} lies "
+                        f"{x_num[far, j][0]:.3g} standard deviations from the fitted mean (beyond float32)"
+                    )
+        x_num = x_num.astype(np.float32)  # after the float64 arithmetic
         x_cat = np.empty((len(frame), len(self.categorical)), dtype=np.int64)
         for j, col in enumerate(self.categorical):
             vocab = self.vocabularies[col]
@@ -155,6 +221,7 @@ class TableEncoder:
             "numeric": list(self.numeric),
             "categorical": list(self.categorical),
             "standardize": self.standardize,
+            "standardized": list(self.standardized),
             "means": dict(self.means),
             "stds": dict(self.stds),
             "vocabularies": vocabularies,
@@ -164,6 +231,10 @@ class TableEncoder:
     def from_state(cls, state: dict[str, Any]) -> TableEncoder:
         """The fitted encoder :meth:`to_state` described: ``from_state(e.to_state())`` encodes like ``e``."""
         encoder = cls(state["numeric"], state["categorical"], state["standardize"])
+        # States written before "auto" existed hold a bool and no "standardized" list.
+        encoder.standardized = list(
+            state.get("standardized", encoder.numeric if state["standardize"] is True else [])
+        )
         encoder.means = {str(k): float(v) for k, v in state["means"].items()}
         encoder.stds = {str(k): float(v) for k, v in state["stds"].items()}
         parse = {"str": str, "int": int, "float": float, "bool": bool}

@@ -98,6 +98,8 @@ class MambaLayer(nn.Module):
                 f"MambaLayer expects (batch, length, d_model={self.d_model}), "
                 f"got {tuple(hidden_states.shape)}"
             )
+        if hidden_states.shape[0] == 0 or hidden_states.shape[1] == 0:  # batch 0 or length 0: nothing to scan
+            return hidden_states.new_zeros(hidden_states.shape)  # (b, l, d), empty
         xz = self.in_proj(hidden_states)  # (b, l, 2 d_in)
         y = mamba_inner(
             xz,

@@ -72,7 +72,7 @@ def check_scores_relevance(scores: ArrayLike, relevant: ArrayLike) -> tuple[np.n
 
     Raises ValueError when: the shapes differ (naming both), ``relevant`` is not boolean (0/1 integers are
     refused rather than cast, so a target matrix in {-1, 0, 1} is never mistaken for relevance), ``scores``
-    is not a non-empty numeric 2-D array, or ``scores`` holds NaN.
+    is not a non-empty numeric 2-D array, or ``scores`` holds NaN (+-inf rank first / last).
     """
     rel = _to_numpy(relevant)
     array = _check_scores(scores)
@@ -86,8 +86,15 @@ def check_scores_relevance(scores: ArrayLike, relevant: ArrayLike) -> tuple[np.n
 def _check_ks(ks: Iterable[int], n_items: int) -> tuple[int, ...]:
     """The truncations as unique ints (first-seen order); ValueError unless 1 <= k <= n_items."""
     out: list[int] = []
+    if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
+        raise ValueError(f"truncations must be a sequence of ints, got {ks!r}")
     for k in ks:
-        k = operator.index(k)
+        if isinstance(k, bool):
+            raise ValueError(f"k={k!r} is a bool: truncations must be ints between 1 and {n_items}")
+        try:
+            k = operator.index(k)
+        except TypeError:
+            raise ValueError(f"k={k!r} is not an int: truncations are ints between 1 and {n_items}") from None
         if not 1 <= k <= n_items:
             raise ValueError(f"k={k} is out of range: it must be between 1 and the catalogue size {n_items}")
         if k not in out:

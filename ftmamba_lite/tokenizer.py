@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -105,9 +106,21 @@ class FeatureTokenizer(nn.Module):
         """Position of the [CLS] token in the output sequence."""
         return self.n_tokens - 1 if self.cls_position == "end" else 0
 
+    @staticmethod
+    def _as_tensor(x: Tensor | np.ndarray | None, name: str) -> Tensor | None:
+        """A numpy array becomes a tensor (same dtype); anything else but a tensor or None is a TypeError."""
+        if isinstance(x, np.ndarray):
+            if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+                raise TypeError(f"{name} must be a numeric array, got numpy dtype {x.dtype}")
+            return torch.from_numpy(np.ascontiguousarray(x))
+        if x is not None and not isinstance(x, Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, a numpy array or None, got {type(x).__name__}")
+        return x
+
     def _validate(self, x_num: Tensor | None, x_cat: Tensor | None) -> tuple[Tensor, Tensor]:
         k_num, k_cat = self.n_numerical, self.n_categorical
         device = self.num_weight.device
+        x_num, x_cat = self._as_tensor(x_num, "x_num"), self._as_tensor(x_cat, "x_cat")
         if x_num is None:
             if k_num:
                 raise ValueError(f"x_num is missing: the tokenizer expects {k_num} numeric features")
@@ -128,10 +141,11 @@ class FeatureTokenizer(nn.Module):
         if k_cat and (x_cat.is_floating_point() or x_cat.is_complex() or x_cat.dtype == torch.bool):
             raise ValueError(f"x_cat must be an integer tensor of category indices, got {x_cat.dtype}")
         if k_num and x_num.numel():
-            bad = torch.isnan(x_num).any(dim=0)
-            if bad.any():
-                names = [self.feature_names[j] for j in bad.nonzero().flatten().tolist()]
-                raise ValueError(f"NaN in numeric column(s) {names}")
+            for what, test in (("NaN", torch.isnan), ("an infinite value", torch.isinf)):
+                bad = test(x_num).any(dim=0)  # (k_num,)
+                if bad.any():
+                    names = [self.feature_names[j] for j in bad.nonzero().flatten().tolist()]
+                    raise ValueError(f"{what} in numeric column(s) {names}: numeric values must be finite")
         if k_cat and x_cat.numel():
             limits = torch.tensor(self.cardinalities, device=x_cat.device)  # K_j: (k_cat,)
             bad = ((x_cat < 0) | (x_cat > limits)).any(dim=0)
@@ -149,7 +163,8 @@ class FeatureTokenizer(nn.Module):
         """Tokenize a batch of rows.
 
         Args:
-            x_num: float tensor (b, k_num) of numeric features (or None when there are none).
+            x_num: float tensor (b, k_num) of finite numeric features (or None when there are none); a numpy
+                array is converted.
             x_cat: long tensor (b, k_cat) of category indices in 0..K_j (or None when there are none).
 
         Returns:

@@ -30,6 +30,7 @@ from .transformer import TransformerEmbedder
 
 __all__ = [
     "EMBEDDERS",
+    "NonFiniteOutputError",
     "Tower",
     "TwoTowerModel",
     "build_two_tower",
@@ -37,6 +38,29 @@ __all__ = [
     "make_tower",
     "make_two_tower",
 ]
+
+
+class NonFiniteOutputError(ValueError):
+    """A tower's embedding or a score came out NaN or infinite: raised instead of returning it.
+
+    ``side`` is ``"user"``, ``"item"`` or ``"score"``; ``rows`` the (b,) bool mask of the rows concerned.
+    """
+
+    def __init__(self, message: str, side: str, rows: Tensor) -> None:
+        super().__init__(message)
+        self.side = side
+        self.rows = rows
+
+
+def _largest_input(tower: nn.Module, x_num: Tensor | None, rows: Tensor) -> str:
+    """Where the numeric input of the ``rows`` is largest: " (its numeric inputs reach 1e+07 in 'x')"."""
+    if x_num is None or not isinstance(x_num, Tensor) or x_num.numel() == 0 or x_num.dim() != 2:
+        return ""
+    magnitude = x_num[rows].abs().amax(dim=0)  # (k_num,)
+    j = int(magnitude.argmax())
+    tokenizer = getattr(tower, "tokenizer", None)
+    name = tokenizer.feature_names[j] if tokenizer is not None else f"numeric feature {j}"
+    return f" (their numeric inputs reach |x| = {float(magnitude[j]):.3g} in {name!r})"
 
 
 class Tower(nn.Module):
@@ -88,15 +112,22 @@ class TwoTowerModel(nn.Module):
     Args:
         user_tower, item_tower: :class:`Tower` (or any module (x_num, x_cat) -> (b, o)).
         similarity: ``"dot"`` (paper) or ``"cosine"``.
+        check_finite: raise :class:`NonFiniteOutputError` (naming the tower, the rows and the largest numeric
+            input) when an embedding or a score is NaN or infinite, instead of returning it. Raw numeric
+            values far from 1 overflow the towers (the paper-preset Mamba towers from 1e7 at init): the error
+            says so. Only the oracle baseline, whose unknown rows are NaN by definition, turns it off.
     """
 
-    def __init__(self, user_tower: nn.Module, item_tower: nn.Module, similarity: str = "dot") -> None:
+    def __init__(
+        self, user_tower: nn.Module, item_tower: nn.Module, similarity: str = "dot", check_finite: bool = True
+    ) -> None:
         super().__init__()
         if similarity not in ("dot", "cosine"):
             raise ValueError(f"similarity must be 'dot' or 'cosine', got {similarity!r}")
         self.user_tower = user_tower
         self.item_tower = item_tower
         self.similarity = similarity
+        self.check_finite = check_finite
         self.config: ModelConfig | None = (
             None  # set by build_two_tower: checkpoints rebuild the model from it
         )
@@ -104,13 +135,30 @@ class TwoTowerModel(nn.Module):
     def _normalise(self, e: Tensor) -> Tensor:
         return F.normalize(e, dim=-1) if self.similarity == "cosine" else e
 
+    def _checked(self, values: Tensor, side: str, tower: nn.Module | None, x_num: Tensor | None) -> Tensor:
+        """``values`` (b, ...) unchanged, or NonFiniteOutputError naming ``side`` and the first bad row."""
+        if not self.check_finite or values.numel() == 0:
+            return values
+        bad = ~torch.isfinite(values.reshape(values.shape[0], -1)).all(dim=1)  # (b,)
+        if bad.any():
+            where = _largest_input(tower, x_num, bad) if tower is not None else ""
+            what = "scores" if side == "score" else f"{side} tower embeddings"
+            raise NonFiniteOutputError(
+                f"the {what} are NaN or infinite for {int(bad.sum())} of {len(bad)} rows (first: row "
+                f"{int(bad.nonzero()[0])}){where}; numeric features must be of moderate size: standardise "
+                "them (TableEncoder(standardize=True) or 'auto', train.encode)",
+                side,
+                bad,
+            )
+        return values
+
     def embed_users(self, x_num: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
         """(m, k_num), (m, k_cat) -> (m, o), normalised when the similarity is cosine."""
-        return self._normalise(self.user_tower(x_num, x_cat))
+        return self._checked(self._normalise(self.user_tower(x_num, x_cat)), "user", self.user_tower, x_num)
 
     def embed_items(self, x_num: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
         """(c, k_num), (c, k_cat) -> (c, o), normalised when the similarity is cosine."""
-        return self._normalise(self.item_tower(x_num, x_cat))
+        return self._checked(self._normalise(self.item_tower(x_num, x_cat)), "item", self.item_tower, x_num)
 
     def forward(
         self,
@@ -124,7 +172,7 @@ class TwoTowerModel(nn.Module):
         gi = self.embed_items(item_num, item_cat)  # (b, o)
         if fu.shape[0] != gi.shape[0]:
             raise ValueError(f"{fu.shape[0]} users but {gi.shape[0]} items: pairs need the same batch size")
-        return (fu * gi).sum(-1)
+        return self._checked((fu * gi).sum(-1), "score", None, None)  # (b,)
 
     @torch.no_grad()
     def score_all(
@@ -137,8 +185,13 @@ class TwoTowerModel(nn.Module):
     ) -> Tensor:
         """Score every user against every item: embed the c items once, then the m users in batches.
 
-        Returns scores (m, c), ``scores[u, i] = s(u, i)``; what evaluation and retrieval use.
+        Returns scores (m, c), ``scores[u, i] = s(u, i)``; what evaluation and retrieval use; (0, c) for
+        m = 0 users.
         """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if user_num is None and user_cat is None:
+            raise ValueError("score_all needs user_num or user_cat")
         was_training = self.training
         self.eval()
         try:
@@ -147,10 +200,11 @@ class TwoTowerModel(nn.Module):
             rows = []
             for start in range(0, m, batch_size):
                 part = slice(start, start + batch_size)
-                fu = self.embed_users(
-                    None if user_num is None else user_num[part], None if user_cat is None else user_cat[part]
-                )  # (batch, o)
-                rows.append(fu @ items.T)  # (batch, c)
+                users = None if user_num is None else user_num[part]
+                fu = self.embed_users(users, None if user_cat is None else user_cat[part])  # (batch, o)
+                rows.append(self._checked(fu @ items.T, "score", None, None))  # (batch, c)
+            if not rows:  # m = 0 users
+                return items.new_zeros(0, items.shape[0])  # (0, c)
             return torch.cat(rows)  # (m, c)
         finally:
             self.train(was_training)

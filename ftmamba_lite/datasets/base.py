@@ -14,12 +14,68 @@ leaks into the model.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 TRIPLE_COLUMNS = ("user", "item", "target")
+
+
+def _first_non_utf8_line(path: Path) -> str:
+    """Where a file first stops being UTF-8: "line 3, byte 0xff at column 1" (read line by line)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"line {number}, byte 0x{line[err.start]:02x} at column {err.start + 1}"
+    return "a multi-byte character split across lines"
+
+
+def _csv_error(path: Path, err: Exception) -> ValueError:
+    """The ValueError for a CSV pandas could not read, naming the file (and the line where it can)."""
+    if isinstance(err, pd.errors.EmptyDataError):
+        size = path.stat().st_size
+        what = "is empty (0 bytes)" if size == 0 else f"has no header line ({size} bytes of blank space)"
+        return ValueError(f"{path} {what}: expected a CSV file with a header line")
+    if isinstance(err, UnicodeDecodeError):
+        return ValueError(f"{path} is not UTF-8 text at {_first_non_utf8_line(path)}: save it as UTF-8")
+    return ValueError(f"{path} is not a valid CSV file: {err}")
+
+
+_CSV_ERRORS = (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError)
+
+
+def read_csv(path: Path, **kwargs: object) -> pd.DataFrame:
+    """``pd.read_csv(path, **kwargs)``; errors (0 bytes, not UTF-8, malformed rows) name the file and line."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except _CSV_ERRORS as err:
+        raise _csv_error(path, err) from err
+
+
+def read_csv_chunks(path: Path, chunksize: int, **kwargs: object) -> Iterator[pd.DataFrame]:
+    """``pd.read_csv(path, chunksize=...)`` chunk by chunk, with :func:`read_csv`'s errors."""
+    try:
+        yield from pd.read_csv(path, chunksize=chunksize, **kwargs)
+    except _CSV_ERRORS as err:
+        raise _csv_error(path, err) from err
+
+
+def duplicate_lines(values: pd.Series) -> str:
+    """The file lines (header = line 1, the values in file order) of repeated values, up to 3 of them:
+    "'pop' on lines 2 and 22"."""
+    lines: dict[object, list[int]] = {}
+    for position in np.flatnonzero(values.duplicated(keep=False).to_numpy()):
+        lines.setdefault(values.iloc[position], []).append(int(position) + 2)
+    parts = [
+        f"{value!r} on lines {', '.join(map(str, at[:-1]))} and {at[-1]}"
+        for value, at in list(lines.items())[:3]
+    ]
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import FeatureTable, RecDataset, make_triples
+from .base import FeatureTable, RecDataset, duplicate_lines, make_triples, read_csv, read_csv_chunks
 
 __all__ = [
     "ARTICLE_COLUMNS",
@@ -116,7 +116,7 @@ def _require(directory: Path, name: str) -> Path:
 
 def _check_header(path: Path, columns: tuple[str, ...]) -> None:
     """ValueError naming the file and the missing columns when the CSV header lacks any of ``columns``."""
-    header = pd.read_csv(path, nrows=0).columns
+    header = read_csv(path, nrows=0).columns
     missing = [c for c in columns if c not in header]
     if missing:
         raise ValueError(f"{path.name} ({path}) lacks column(s) {missing}; it has {list(header)}")
@@ -141,7 +141,7 @@ def _article_ids(series: pd.Series, file: str) -> np.ndarray:
 
 def _read_customers(path: Path) -> pd.DataFrame:
     _check_header(path, CUSTOMER_COLUMNS)
-    frame = pd.read_csv(
+    frame = read_csv(
         path,
         usecols=list(CUSTOMER_COLUMNS),
         dtype={"customer_id": str, "club_member_status": str, "fashion_news_frequency": str},
@@ -152,8 +152,8 @@ def _read_customers(path: Path) -> pd.DataFrame:
         )
     duplicated = frame["customer_id"].duplicated()
     if duplicated.any():
-        examples = frame.loc[duplicated, "customer_id"].head(3).tolist()
-        raise ValueError(f"{CUSTOMERS_FILE}: customer_id values are not unique, e.g. {examples}")
+        where = duplicate_lines(frame["customer_id"])
+        raise ValueError(f"{CUSTOMERS_FILE} ({path}): customer_id values are not unique: {where}")
     for column in ("FN", "Active", "age"):
         frame[column] = _to_float(frame[column], column, CUSTOMERS_FILE)
     frame["fashion_news_frequency"] = frame["fashion_news_frequency"].replace({"None": "NONE"})
@@ -162,14 +162,14 @@ def _read_customers(path: Path) -> pd.DataFrame:
 
 def _read_articles(path: Path) -> pd.DataFrame:
     _check_header(path, ("article_id", *ITEM_CATEGORICAL))
-    header = pd.read_csv(path, nrows=0).columns
+    header = read_csv(path, nrows=0).columns
     columns = ["article_id", *ITEM_CATEGORICAL, *(c for c in ITEM_DESCRIPTIONS if c in header)]
-    frame = pd.read_csv(path, usecols=columns, dtype=str)
+    frame = read_csv(path, usecols=columns, dtype=str)
     frame["article_id"] = _article_ids(frame["article_id"], ARTICLES_FILE)
     duplicated = frame["article_id"].duplicated()
     if duplicated.any():
-        examples = frame.loc[duplicated, "article_id"].head(3).tolist()
-        raise ValueError(f"{ARTICLES_FILE}: article_id values are not unique, e.g. {examples}")
+        where = duplicate_lines(frame["article_id"])
+        raise ValueError(f"{ARTICLES_FILE} ({path}): article_id values are not unique: {where}")
     return frame.reset_index(drop=True)
 
 
@@ -193,7 +193,7 @@ def _read_transactions(
     chunks; plus the number of transactions in the file. Unknown customers or articles raise ValueError."""
     _check_header(path, TRANSACTION_COLUMNS)
     customers, articles, total = [], [], 0
-    reader = pd.read_csv(path, usecols=list(TRANSACTION_COLUMNS), dtype=str, chunksize=CHUNK_ROWS)
+    reader = read_csv_chunks(path, CHUNK_ROWS, usecols=list(TRANSACTION_COLUMNS), dtype=str)
     for chunk in reader:
         total += len(chunk)
         dates = _parse_dates(chunk["t_dat"])

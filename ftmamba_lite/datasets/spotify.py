@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import FeatureTable, RecDataset, make_triples
+from .base import FeatureTable, RecDataset, duplicate_lines, make_triples, read_csv
 from .download import cache_dir_for, fetch, is_url
 
 __all__ = [
@@ -214,8 +214,9 @@ def _locate(source: str | os.PathLike, relpath: str, cache_dir: str | os.PathLik
 
 
 def _read_table(path: Path, relpath: str, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read one CSV and check it has ``columns`` (ValueError naming the file and the missing columns)."""
-    frame = pd.read_csv(path)
+    """Read one CSV and check it has ``columns`` (ValueError naming the file and the missing columns; an
+    empty, non-UTF-8 or malformed file is a ValueError naming the file and line)."""
+    frame = read_csv(path)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{relpath} ({path}) lacks column(s) {missing}; it has {list(frame.columns)}")
@@ -248,15 +249,23 @@ def read_spotify_environment(
     genre_frame = _read_table(_locate(source, GENRES_FILE, cache_dir), GENRES_FILE, ("genre",))
     genres = tuple(str(g) for g in genre_frame["genre"])
     if len(set(genres)) != len(genres):
-        raise ValueError(f"{GENRES_FILE}: genre names must be unique, got {list(genres)}")
+        where = duplicate_lines(genre_frame["genre"].astype(str))
+        raise ValueError(f"{GENRES_FILE}: genre names must be unique, got {where}")
     features_path = _locate(source, FEATURES_FILE, cache_dir)
     features = _read_table(features_path, FEATURES_FILE, ("Genre", *GENRE_FEATURE_COLUMNS))
+    if features["Genre"].astype(str).duplicated().any():
+        where = duplicate_lines(features["Genre"].astype(str))
+        raise ValueError(f"{FEATURES_FILE} ({features_path}): one row per genre, but genre {where}")
     features = features.set_index(features["Genre"].astype(str))
     unknown = [g for g in genres if g not in features.index]
     if unknown:
         raise ValueError(f"{FEATURES_FILE} has no row for genre(s) {unknown} listed in {GENRES_FILE}")
     G = _numeric(features.loc[list(genres)], GENRE_FEATURE_COLUMNS, FEATURES_FILE)
     tracks = _read_table(_locate(source, SONGS_FILE, cache_dir), SONGS_FILE, ("id", *AUDIO_FEATURES))
+    if tracks["id"].astype(str).duplicated().any():
+        raise ValueError(
+            f"{SONGS_FILE}: each song once, but song id {duplicate_lines(tracks['id'].astype(str))}"
+        )
     S = _numeric(tracks, AUDIO_FEATURES, SONGS_FILE)
     songs = pd.DataFrame({"track_id": tracks["id"].astype(str).to_numpy()})
     try:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import FeatureTable, RecDataset, make_triples
+from .base import FeatureTable, RecDataset, duplicate_lines, make_triples, read_csv
 
 __all__ = [
     "CLUSTER_CHOICES",
@@ -102,14 +102,14 @@ def read_messages(source: str | os.PathLike | None = None) -> pd.DataFrame:
         path = Path(source)
         if not path.is_file():
             raise FileNotFoundError(f"vaccine messages file {path} does not exist")
-        frame, name = pd.read_csv(path, dtype=str), str(path)
+        frame, name = read_csv(path, dtype=str), str(path)
     if "text" not in frame.columns:
         raise ValueError(f"{name} lacks the column 'text'; it has {list(frame.columns)}")
     texts = frame["text"].fillna("").str.strip()
     if (texts == "").any():
         raise ValueError(f"{name}: {int((texts == '').sum())} message(s) have an empty text")
     if texts.duplicated().any():
-        raise ValueError(f"{name}: duplicate message texts, e.g. {texts[texts.duplicated()].iloc[0]!r}")
+        raise ValueError(f"{name}: duplicate message texts: {duplicate_lines(texts)}")
     theme = frame["theme"].fillna("") if "theme" in frame.columns else pd.Series([""] * len(frame))
     return pd.DataFrame(
         {"message_id": np.arange(len(frame)), "text": texts.to_numpy(), "theme": theme.to_numpy()}
