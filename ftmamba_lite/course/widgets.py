@@ -19,7 +19,10 @@ as a display bundle built here with two representations; each front end picks th
   displayed inside an Output widget there fails with "Plotly is not defined" (googlecolab/colabtools#5889;
   plotly's Colab renderer loads plotly.js from its CDN with a ``<script src>`` that the widget's injected
   drawing script does not wait for). The classic Notebook front end (6.5, ipywidgets 7, the nearest open one
-  to Colab's widget manager) renders this representation too: our browser tests drive it there
+  to Colab's widget manager) renders this representation too, and showed why the drawing must not rely on
+  its ``<script>`` being run: its Output widget inserts the first drawing before the widget is in the page,
+  and jQuery runs no script of a detached element; so an image that cannot load runs the scripts from its
+  ``onerror`` as well (they guard against running twice). Our browser tests drive both front ends
   (``tests/browser``). A later drawing reuses the page's ``window.Plotly``; after a page reload it loads
   plotly.js from the CDN and draws when it has loaded.
 
@@ -89,13 +92,25 @@ def live_plot_mode() -> str:
 
 _FIGURE_IDS = itertools.count()
 
-# Draws the figure with the page's plotly.js; without one (a page reloaded after its first drawing), loads
-# plotly.js from the CDN once per page and draws every waiting figure when it has loaded.
-_DRAW_JS = """(function () {
+# The drawing script: finds its box (the <div class="ftm-live-figure-box"> around it: the script's own parent;
+# the box whose image ran it; or, for a front end that runs a copy of the script elsewhere, as jQuery and
+# Colab do, the box of the drawing's div id), waits until the
+# front end has put the box into the page (plotly sizes a figure by its container), then draws once. Without
+# plotly.js in the page (a page reloaded after the first drawing) it loads plotly.js from the CDN, once per
+# page, and draws every waiting figure when it has loaded.
+_DRAW_JS = """(function (box) {
+  if (!box) return;
   var figure = %(figure)s;
+  var div = box.querySelector(".ftm-live-figure");
+  var tries = 0;
   var draw = function () {
-    var div = document.getElementById("%(div_id)s");
-    if (div) window.Plotly.newPlot(div, figure.data, figure.layout, figure.config);
+    if (div.ftmDrawn) return;
+    if (!document.body.contains(div)) {
+      if (++tries < 600) setTimeout(draw, 50);
+      return;
+    }
+    div.ftmDrawn = true;
+    window.Plotly.newPlot(div, figure.data, figure.layout, figure.config);
   };
   if (window.Plotly) { draw(); return; }
   var waiting = window.ftmPlotlyWaiting = window.ftmPlotlyWaiting || [];
@@ -105,7 +120,19 @@ _DRAW_JS = """(function () {
   script.src = "%(cdn)s";
   script.onload = function () { waiting.splice(0).forEach(function (f) { f(); }); };
   document.head.appendChild(script);
-})();"""
+})(
+  (document.currentScript && document.currentScript.closest(".ftm-live-figure-box")) || window.ftmLiveBox ||
+  (document.getElementById("%(div_id)s") || {}).parentNode
+);"""
+
+# Runs the box's scripts where the front end did not: the classic Notebook's Output widget (ipywidgets 7)
+# inserts its first drawing before the widget is in the page, and jQuery runs no script of a detached
+# element. An image that cannot load fires "error" either way; the scripts guard against running twice.
+_RUN_SCRIPTS = (
+    "window.ftmLiveBox = this.parentNode; "
+    "Array.prototype.forEach.call(this.parentNode.querySelectorAll('script'), "
+    "function (s) { (0, eval)(s.text); }); window.ftmLiveBox = null;"
+)
 
 
 def _script_text(text: str) -> str:
@@ -118,31 +145,35 @@ def figure_bundle(figure: go.Figure, div_id: str, with_library: bool = False) ->
 
     Args:
         figure: the figure to draw.
-        div_id: the HTML id of the drawing's ``<div>`` (one per live figure, kept across re-drawings so a
-            front end replaces the drawing in place).
+        div_id: the HTML id of the drawing's ``<div>`` (one per live figure, kept across re-drawings, so
+            unique in a page).
         with_library: put plotly.js (about 4.5 MB) inline before the drawing script, as plotly's own inline
             HTML does; wrapped so that it sets ``window.Plotly`` whether or not the page has require.js
-            (the classic Notebook), whose ``define`` would otherwise take the bundle as an anonymous module.
+            (the classic Notebook), whose ``define`` would otherwise take the bundle as an anonymous module,
+            and skipped where the page has plotly.js already.
 
     Returns:
-        ``{"application/vnd.plotly.v1+json": {data, layout, config}, "text/html": "<div ...><script>..."}``
+        ``{"application/vnd.plotly.v1+json": {data, layout, config}, "text/html": "<div ...>...</div>"}``
         (see the module docstring for which front end draws which).
     """
     spec = json.loads(pio.to_json(figure, validate=False))
     spec["config"] = {"displaylogo": False}
-    library = ""
+    scripts = []
     if with_library:
-        library = (
-            '<script type="text/javascript">(function (define, module, exports) {\n'
-            f"{get_plotlyjs()}\n}})();</script>\n"
+        scripts.append(
+            f"if (!window.Plotly) (function (define, module, exports) {{\n{get_plotlyjs()}\n}})();"
         )
-    draw = _DRAW_JS % {
-        "figure": _script_text(json.dumps(spec)),
-        "div_id": div_id,
-        "cdn": f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js",
-    }
-    div = f'<div id="{div_id}" class="ftm-live-figure"></div>'
-    html = f'{library}{div}\n<script type="text/javascript">{draw}</script>'
+    cdn = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+    scripts.append(_DRAW_JS % {"figure": _script_text(json.dumps(spec)), "cdn": cdn, "div_id": div_id})
+    html = "".join(
+        [
+            '<div class="ftm-live-figure-box">',
+            f'<div id="{div_id}" class="ftm-live-figure"></div>',
+            *(f'<script type="text/javascript">{script}</script>' for script in scripts),
+            f'<img alt="" src="data:," style="display:none" onerror="{_RUN_SCRIPTS}">',
+            "</div>",
+        ]
+    )
     return {"application/vnd.plotly.v1+json": spec, "text/html": html}
 
 
