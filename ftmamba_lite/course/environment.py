@@ -29,8 +29,8 @@ GPU_IN_COLAB = (
     "there (built against Colab's torch, --no-build-isolation) is not verified."
 )
 GPU_ELSEWHERE = (
-    "A GPU is present: install the cuda extra (pip install -e '.[cuda]' --no-build-isolation) for "
-    "mamba-ssm's kernels; until then the CPU kernels run."
+    "A GPU is present: install the cuda extra (pip install -e '.[cuda]') for mamba-ssm's kernels; "
+    "until then the CPU kernels run."
 )
 
 
