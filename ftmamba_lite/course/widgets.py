@@ -6,7 +6,9 @@ plot is ``panel.figure`` and whose callbacks are ordinary methods, so tests driv
 its ``panel.view`` box (through ``_ipython_display_``, which IPython 7 and 8 honour with ipywidgets 7 and 8
 alike; ``_repr_mimebundle_`` exists on ipywidgets 8 only). The key controls carry a stable ``description``
 and a CSS class ``ftm-...`` for browser tests. Only core ipywidgets are used, so Colab's own widget manager
-(ipywidgets 7) draws them without its custom-widget manager.
+draws them without its custom-widget manager. That manager speaks the ipywidgets 7 protocol (Colab ships
+ipywidgets 7.7.1; ipywidgets 8 widgets are reported not to render there, googlecolab/colabtools#3020, #4525),
+hence ``ipywidgets>=7.7`` in ``pyproject.toml`` and nothing here that needs ipywidgets 8.
 
 Live plots (:class:`LiveFigure`) re-draw a regular plotly figure inside an ``ipywidgets.Output`` by default,
 as a display bundle built here with two representations; each front end picks the one it renders:
