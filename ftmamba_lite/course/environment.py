@@ -1,7 +1,7 @@
 """The notebooks' setup cell: where a notebook runs, what it computes on, and the seed.
 
-* :func:`setup` -- detects Colab (and turns on its custom widget manager), seeds Python, numpy and torch, caps
-  the threads at the cores the container grants, and prints one line saying where the notebook runs.
+* :func:`setup` -- detects Colab, seeds Python, numpy and torch, caps the threads at the cores the container
+  grants, and prints one line saying where the notebook runs.
 * :func:`in_colab` -- True inside Google Colab.
 * :func:`spotify_source` -- the Spotify data the notebooks load: the real files beside the repository, the
   public copy in Colab, or the offline synthetic environment.
@@ -23,6 +23,15 @@ from ..ops.ssm import mamba_ssm_available
 from ..ops.threads import available_cpus, set_num_threads
 
 __all__ = ["NotebookEnvironment", "in_colab", "setup", "spotify_source"]
+
+GPU_IN_COLAB = (
+    "A GPU is present, but the course runs on its CPU kernels in Colab: installing mamba-ssm's CUDA kernels "
+    "there (built against Colab's torch, --no-build-isolation) is not verified."
+)
+GPU_ELSEWHERE = (
+    "A GPU is present: install the cuda extra (pip install -e '.[cuda]') for mamba-ssm's kernels; "
+    "until then the CPU kernels run."
+)
 
 
 def in_colab() -> bool:
@@ -51,9 +60,13 @@ class NotebookEnvironment:
 def setup(seed: int = 0) -> NotebookEnvironment:
     """The setup cell of every notebook: seed Python, numpy and torch; cap PyTorch's and numba's threads at
     the cores the container grants (:func:`ftmamba_lite.ops.threads.available_cpus`: Binder shows the host's
-    cores but grants about one); in Colab enable the custom widget manager (third-party widgets such as
-    plotly's FigureWidget need it there); on a GPU without mamba-ssm, point to the ``cuda`` extra. Prints
-    and returns what it found.
+    cores but grants about one); on a GPU without mamba-ssm, say which kernels run. Prints and returns what
+    it found.
+
+    Colab's custom widget manager is left off: the panels use core ipywidgets only, which Colab's own widget
+    manager (ipywidgets 7) draws, and turning the custom one on has hidden core widgets there
+    (AliaksandrSiarohin/first-order-model#509); it is needed for third-party widgets only, such as plotly's
+    FigureWidget, which the panels never use in Colab (:mod:`ftmamba_lite.course.widgets`).
     """
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeds the legacy global generator students may call
@@ -61,20 +74,13 @@ def setup(seed: int = 0) -> NotebookEnvironment:
     # fewer threads, set by the notebook or the user, stay; numba's kernels follow PyTorch's count
     set_num_threads(min(torch.get_num_threads(), available_cpus()))
     colab = in_colab()
-    if colab:
-        from google.colab import output  # type: ignore[import-not-found]
-
-        output.enable_custom_widget_manager()
     device = f"GPU ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "CPU"
     env = NotebookEnvironment(
         "Google Colab" if colab else "Jupyter", device, torch.__version__, seed, torch.get_num_threads()
     )
     print(env)
     if torch.cuda.is_available() and not mamba_ssm_available():
-        print(
-            "A GPU is present: set CUDA_EXTRA = True in the first cell and run it again "
-            "for mamba-ssm's kernels."
-        )
+        print(GPU_IN_COLAB if colab else GPU_ELSEWHERE)
     return env
 
 

@@ -2,7 +2,7 @@
 
 Every notebook's title cell carries the badges of :func:`badges_markdown` and its first code cell installs
 :func:`pip_requirement` when it runs in Colab. A notebook cannot import this module before the package is
-installed, so those two places hold copies of the URL; ``tests/test_course_packaging.py`` checks that they
+installed, so those two places hold copies of the URL; ``tests/course/test_notebooks.py`` checks that they
 agree with :data:`REPO_URL`, and ``python -m ftmamba_lite.course.links notebooks/`` rewrites them when it
 changes.
 """

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import torch
+from IPython.display import display
 from plotly.subplots import make_subplots
 
 from ..datasets.movielens import LeaveOneOut, SequenceDataset
@@ -204,5 +205,6 @@ class NextItemExplorer:
             + "</table>"
         )
 
-    def _repr_mimebundle_(self, **kwargs: object) -> dict | None:
-        return self.view._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self) -> None:
+        """Show the panel's box (IPython calls this for ipywidgets 7 and 8 alike)."""
+        display(self.view)

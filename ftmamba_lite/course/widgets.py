@@ -3,20 +3,44 @@
 Every panel is an object whose controls are attributes (``panel.delta``, ``panel.train_button``, ...), whose
 plot is ``panel.figure`` and whose callbacks are ordinary methods, so tests drive them without a browser
 (set ``slider.value``, call ``button.click()``, then read ``panel.figure.data``). Displaying the object shows
-its ``panel.view`` box. The key controls carry a stable ``description`` and a CSS class ``ftm-...`` for
-browser tests.
+its ``panel.view`` box (through ``_ipython_display_``, which IPython 7 and 8 honour with ipywidgets 7 and 8
+alike; ``_repr_mimebundle_`` exists on ipywidgets 8 only). The key controls carry a stable ``description``
+and a CSS class ``ftm-...`` for browser tests. Only core ipywidgets are used, so Colab's own widget manager
+draws them without its custom-widget manager. That manager speaks the ipywidgets 7 protocol (Colab ships
+ipywidgets 7.7.1; ipywidgets 8 widgets are reported not to render there, googlecolab/colabtools#3020, #4525),
+hence ``ipywidgets>=7.7`` in ``pyproject.toml`` and nothing here that needs ipywidgets 8.
 
-Live plots (:class:`LiveFigure`) re-draw a regular plotly figure inside an ``ipywidgets.Output`` by default:
-it works everywhere (JupyterLab, Binder, Colab, where custom widgets have been unreliable) and the cell never
-stays empty. ``FTMAMBA_LITE_LIVE_PLOTS=widget`` switches to plotly's ``FigureWidget`` (plotly >= 6 needs the
+Live plots (:class:`LiveFigure`) re-draw a regular plotly figure inside an ``ipywidgets.Output`` by default,
+as a display bundle built here with two representations; each front end picks the one it renders:
+
+* ``application/vnd.plotly.v1+json`` -- JupyterLab 4, Notebook 7 and VS Code draw it with plotly's own
+  renderer, offline.
+* ``text/html`` -- a ``<div>`` and a script that draws it with ``window.Plotly``. The first drawing of every
+  live figure carries plotly.js itself (inline, before the drawing script), so the library is there before
+  it is called. That is what Colab needs: Colab puts every cell's outputs in their own iframe, and a figure
+  displayed inside an Output widget there fails with "Plotly is not defined" (googlecolab/colabtools#5889;
+  plotly's Colab renderer loads plotly.js from its CDN with a ``<script src>`` that the widget's injected
+  drawing script does not wait for). The classic Notebook front end (6.5, ipywidgets 7, the nearest open one
+  to Colab's widget manager) renders this representation too, and showed why the drawing must not rely on
+  its ``<script>`` being run: its Output widget inserts the first drawing before the widget is in the page,
+  and jQuery runs no script of a detached element; so an image that cannot load runs the scripts from its
+  ``onerror`` as well (they guard against running twice). Our browser tests drive both front ends
+  (``tests/browser``). A later drawing reuses the page's ``window.Plotly``; after a page reload it loads
+  plotly.js from the CDN and draws when it has loaded.
+
+``FTMAMBA_LITE_LIVE_PLOTS=widget`` switches to plotly's ``FigureWidget`` (plotly >= 6 needs the
 ``anywidget`` package for it), which updates traces in place with smaller messages; it is not the default
 because our browser tests (JupyterLab 4, plotly 7, anywidget 0.11) saw it render as bare, empty axes in about
-one page load out of six, a race between the widget's first drawing and its data.
+one page load out of six, a race between the widget's first drawing and its data; and Colab's widget manager
+does not render it (plotly/plotly.py#2202, googlecolab/colab-cdn-widget-manager#51), so Colab always draws in
+an Output.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,10 +49,11 @@ import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
 from IPython import get_ipython
 from IPython.display import display
-from IPython.utils.capture import capture_output
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from ..analysis import over_under, over_under_summary
 from ..baselines import build_baseline
@@ -49,6 +74,7 @@ __all__ = [
     "TokenizerExplorer",
     "TrainingPanel",
     "TrainingRun",
+    "figure_bundle",
     "live_plot_mode",
 ]
 
@@ -64,6 +90,93 @@ def live_plot_mode() -> str:
     """
     forced = os.environ.get(LIVE_PLOTS_ENV, "").strip().lower()
     return "widget" if forced == "widget" and not in_colab() else "output"
+
+
+_FIGURE_IDS = itertools.count()
+
+# The drawing script: finds its box (the <div class="ftm-live-figure-box"> around it: the script's own parent;
+# the box whose image ran it; or, for a front end that runs a copy of the script elsewhere, as jQuery and
+# Colab do, the box of the drawing's div id), waits until the
+# front end has put the box into the page (plotly sizes a figure by its container), then draws once. Without
+# plotly.js in the page (a page reloaded after the first drawing) it loads plotly.js from the CDN, once per
+# page, and draws every waiting figure when it has loaded.
+_DRAW_JS = """(function (box) {
+  if (!box) return;
+  var figure = %(figure)s;
+  var div = box.querySelector(".ftm-live-figure");
+  var tries = 0;
+  var draw = function () {
+    if (div.ftmDrawn) return;
+    if (!document.body.contains(div)) {
+      if (++tries < 600) setTimeout(draw, 50);
+      return;
+    }
+    div.ftmDrawn = true;
+    window.Plotly.newPlot(div, figure.data, figure.layout, figure.config);
+  };
+  if (window.Plotly) { draw(); return; }
+  var waiting = window.ftmPlotlyWaiting = window.ftmPlotlyWaiting || [];
+  waiting.push(draw);
+  if (waiting.length > 1) return;
+  var script = document.createElement("script");
+  script.src = "%(cdn)s";
+  script.onload = function () { waiting.splice(0).forEach(function (f) { f(); }); };
+  document.head.appendChild(script);
+})(
+  (document.currentScript && document.currentScript.closest(".ftm-live-figure-box")) || window.ftmLiveBox ||
+  (document.getElementById("%(div_id)s") || {}).parentNode
+);"""
+
+# Runs the box's scripts where the front end did not: the classic Notebook's Output widget (ipywidgets 7)
+# inserts its first drawing before the widget is in the page, and jQuery runs no script of a detached
+# element. An image that cannot load fires "error" either way; the scripts guard against running twice.
+_RUN_SCRIPTS = (
+    "window.ftmLiveBox = this.parentNode; "
+    "Array.prototype.forEach.call(this.parentNode.querySelectorAll('script'), "
+    "function (s) { (0, eval)(s.text); }); window.ftmLiveBox = null;"
+)
+
+
+def _script_text(text: str) -> str:
+    """``text`` made safe inside ``<script>...</script>`` (a ``</`` would end the element)."""
+    return text.replace("</", "<\\/")
+
+
+def figure_bundle(figure: go.Figure, div_id: str, with_library: bool = False) -> dict[str, object]:
+    """The display bundle of one live drawing: plotly's JSON mimetype and an HTML drawing of it.
+
+    Args:
+        figure: the figure to draw.
+        div_id: the HTML id of the drawing's ``<div>`` (one per live figure, kept across re-drawings, so
+            unique in a page).
+        with_library: put plotly.js (about 4.5 MB) inline before the drawing script, as plotly's own inline
+            HTML does; wrapped so that it sets ``window.Plotly`` whether or not the page has require.js
+            (the classic Notebook), whose ``define`` would otherwise take the bundle as an anonymous module,
+            and skipped where the page has plotly.js already.
+
+    Returns:
+        ``{"application/vnd.plotly.v1+json": {data, layout, config}, "text/html": "<div ...>...</div>"}``
+        (see the module docstring for which front end draws which).
+    """
+    spec = json.loads(pio.to_json(figure, validate=False))
+    spec["config"] = {"displaylogo": False}
+    scripts = []
+    if with_library:
+        scripts.append(
+            f"if (!window.Plotly) (function (define, module, exports) {{\n{get_plotlyjs()}\n}})();"
+        )
+    cdn = f"https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"
+    scripts.append(_DRAW_JS % {"figure": _script_text(json.dumps(spec)), "cdn": cdn, "div_id": div_id})
+    html = "".join(
+        [
+            '<div class="ftm-live-figure-box">',
+            f'<div id="{div_id}" class="ftm-live-figure"></div>',
+            *(f'<script type="text/javascript">{script}</script>' for script in scripts),
+            f'<img alt="" src="data:," style="display:none" onerror="{_RUN_SCRIPTS}">',
+            "</div>",
+        ]
+    )
+    return {"application/vnd.plotly.v1+json": spec, "text/html": html}
 
 
 class LiveFigure:
@@ -88,6 +201,8 @@ class LiveFigure:
                 self.mode = "output"
         self.figure = figure
         self.view = widgets.Output()
+        self._div_id = f"ftm-live-figure-{next(_FIGURE_IDS)}-{os.getpid()}"
+        self._library_sent = False
         self.refresh()
 
     @contextlib.contextmanager
@@ -103,22 +218,20 @@ class LiveFigure:
     def refresh(self) -> None:
         """Re-draw the figure in the Output (output mode only; a FigureWidget updates by itself).
 
-        The drawing replaces the Output's ``outputs`` directly instead of being displayed inside ``with
-        output:``. Such a capture routes the display through the front end, which sends the Output's new state
-        back to the kernel; nbclient (nbmake, nbconvert) sends it on the shell channel while it waits there
-        for the cell's reply, and then sometimes misses the reply and hangs (jupyter/nbclient#312).
+        The drawing (:func:`figure_bundle`; plotly.js inline in the first one) replaces the Output's
+        ``outputs`` directly instead of being displayed inside ``with output:``. Such a capture routes the
+        display through the front end, which sends the Output's new state back to the kernel; nbclient
+        (nbmake, nbconvert) sends it on the shell channel while it waits there for the cell's reply, and then
+        sometimes misses the reply and hangs (jupyter/nbclient#312).
         """
         if self.mode != "output":
             return
         self.renders += 1
         if getattr(get_ipython(), "kernel", None) is None:  # no front end to draw for
             return
-        with capture_output(stdout=False, stderr=False) as drawn:  # the display's messages, not sent
-            display(self.figure)
-        self.view.outputs = tuple(
-            {"output_type": "display_data", "data": shown.data, "metadata": shown.metadata}
-            for shown in drawn.outputs
-        )
+        bundle = figure_bundle(self.figure, self._div_id, with_library=not self._library_sent)
+        self._library_sent = True
+        self.view.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     def replace(self, new: go.Figure) -> None:
         """Show ``new``: traces are updated in place when their number and types match, else replaced."""
@@ -140,8 +253,9 @@ class _Panel:
 
     view: widgets.Box
 
-    def _repr_mimebundle_(self, **kwargs: object) -> dict | None:
-        return self.view._repr_mimebundle_(**kwargs)
+    def _ipython_display_(self) -> None:
+        """Show the panel's box (IPython calls this for ipywidgets 7 and 8 alike)."""
+        display(self.view)
 
 
 def _tagged(widget: widgets.Widget, css_class: str) -> widgets.Widget:

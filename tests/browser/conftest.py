@@ -1,4 +1,10 @@
-"""Fixtures of the browser suite: JupyterLab serving a temporary copy of ``notebooks/``, headless Chromium.
+"""Fixtures of the browser suite: a Jupyter front end serving a temporary copy of ``notebooks/``, headless
+Chromium.
+
+Two front ends, each test running in both: JupyterLab 4 from this environment (ipywidgets 8), and the
+classic Notebook 6.5 (ipywidgets 7, the nearest open front end to Google Colab's widget manager) from the
+environment whose Python ``FTM_CLASSIC_PYTHON`` names -- ``.ci/run`` builds one from Colab's package list
+(``.venv-colab``); without it the classic runs are skipped.
 
 The suite is marked ``browser`` and left out of a plain ``python -m pytest`` (``addopts`` has
 ``-m "not browser"``); run it with ``python -m pytest -m browser tests/browser``. It needs Debian's Chromium
@@ -94,15 +100,19 @@ _experiments.run_seed = _capped(_experiments.run_seed, steps={seed_steps})
 
 @dataclass
 class JupyterLab:
-    """A running JupyterLab server: ``url`` (no trailing slash), ``token`` and its ``root`` directory."""
+    """A running Jupyter server: ``url`` (no trailing slash), ``token``, its ``root`` directory and its
+    ``front_end``, ``"lab"`` (JupyterLab) or ``"classic"`` (the classic Notebook)."""
 
     url: str
     token: str
     root: Path
     log: Path
+    front_end: str = "lab"
 
     def notebook_url(self, name: str) -> str:
-        """URL of notebook ``name`` (a file in ``root``) in a fresh JupyterLab workspace."""
+        """URL of notebook ``name`` (a file in ``root``), in a fresh workspace for JupyterLab."""
+        if self.front_end == "classic":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
@@ -163,16 +173,8 @@ def jupyterlab(
     of ``notebooks/`` (each with the :data:`PREAMBLE` cell); terminated at the end of the session whatever
     happens."""
     base = tmp_path_factory.mktemp("jupyterlab")
-    root = base / "notebooks"
-    root.mkdir()
-    # Every redraw of a live figure costs the browser time: few steps and evaluations per run.
-    preamble = PREAMBLE.format(panel_steps=10, panel_evaluations=5, seed_steps=10)
-    extra = pytestconfig.getoption("--browser-extra-preamble", default="")
-    if extra:
-        preamble += "\n# --browser-extra-preamble:\n" + extra + "\n"
-    for source in sorted(NOTEBOOKS.glob("*.ipynb")):
-        served_copy(source, root / source.name, preamble)
-    for name in ("settings", "workspaces", "config", "runtime"):
+    root = _served_root(base, pytestconfig)
+    for name in ("settings", "workspaces"):
         (base / name).mkdir()
     # No "Would you like to get notified about official Jupyter news?" toast over the notebook.
     notification = (
@@ -181,15 +183,6 @@ def jupyterlab(
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     token, port = secrets.token_hex(16), _free_port()
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(base / "config"),
-        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "NUMBA_NUM_THREADS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
     command = [
         sys.executable,
         "-m",
@@ -209,9 +202,25 @@ def jupyterlab(
         "--LabApp.extension_manager=readonly",  # no queries to PyPI
         "--ServerApp.terminals_enabled=False",
     ]
+    yield from _serve("lab", command, port, token, root, base)
+
+
+def _serve(
+    front_end: str, command: list[str], port: int, token: str, root: Path, base: Path
+) -> Iterator[JupyterLab]:
+    """Run the server ``command`` in ``root`` until the session ends, once it answers on ``port``."""
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(base / "config"),
+        "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMBA_NUM_THREADS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI containers run as root
-        command.append("--allow-root")
-    log = base / "jupyterlab.log"
+        command = [*command, "--allow-root"]
+    log = base / f"{front_end}.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
@@ -221,7 +230,9 @@ def jupyterlab(
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"{command[2:4]} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+                )
             try:
                 request = urllib.request.Request(
                     f"{url}/api/status", headers={"Authorization": f"token {token}"}
@@ -232,13 +243,13 @@ def jupyterlab(
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"JupyterLab did not answer on {url} in {SERVER_START_TIMEOUT:.0f} s:\n"
+                        f"{command[2:4]} did not answer on {url} in {SERVER_START_TIMEOUT:.0f} s:\n"
                         f"{log.read_text()[-3000:]}"
                     ) from None
                 time.sleep(0.5)
-        yield JupyterLab(url, token, root, log)
+        yield JupyterLab(url, token, root, log, front_end)
     finally:
-        process.terminate()  # jupyter_server shuts its kernels down on SIGTERM
+        process.terminate()  # the server shuts its kernels down on SIGTERM
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -246,12 +257,52 @@ def jupyterlab(
             process.wait(timeout=10)
 
 
+def _served_root(base: Path, pytestconfig: pytest.Config) -> Path:
+    """``base/notebooks``: a copy of every notebook with the :data:`PREAMBLE` cell."""
+    root = base / "notebooks"
+    root.mkdir()
+    # Every redraw of a live figure costs the browser time: few steps and evaluations per run.
+    preamble = PREAMBLE.format(panel_steps=10, panel_evaluations=5, seed_steps=10)
+    extra = pytestconfig.getoption("--browser-extra-preamble", default="")
+    if extra:
+        preamble += "\n# --browser-extra-preamble:\n" + extra + "\n"
+    for source in sorted(NOTEBOOKS.glob("*.ipynb")):
+        served_copy(source, root / source.name, preamble)
+    for name in ("config", "runtime"):
+        (base / name).mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def classic_notebook(
+    chromium_path: Path, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[JupyterLab]:
+    """The classic Notebook (``notebook<7``) of the environment whose Python ``FTM_CLASSIC_PYTHON`` names,
+    like :func:`jupyterlab` otherwise; skipped without it."""
+    python = os.environ.get("FTM_CLASSIC_PYTHON", "")
+    if not python:
+        pytest.skip("set FTM_CLASSIC_PYTHON to the Python of an environment with notebook<7 (.venv-colab)")
+    base = tmp_path_factory.mktemp("classic")
+    root = _served_root(base, pytestconfig)
+    token, port = secrets.token_hex(16), _free_port()
+    command = [
+        python,
+        "-m",
+        "notebook",
+        "--no-browser",
+        "--NotebookApp.ip=127.0.0.1",
+        f"--NotebookApp.port={port}",
+        "--NotebookApp.port_retries=0",
+        f"--NotebookApp.token={token}",
+        f"--NotebookApp.notebook_dir={root}",
+        "--NotebookApp.terminals_enabled=False",
+    ]
+    yield from _serve("classic", command, port, token, root, base)
+
+
 @pytest.fixture(scope="session")
 def browser_context(
-    chromium_path: Path,
-    jupyterlab: JupyterLab,
-    tmp_path_factory: pytest.TempPathFactory,
-    pytestconfig: pytest.Config,
+    chromium_path: Path, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[BrowserContext]:
     """A headless Chromium (Debian's, with a fresh user-data dir) driven by Playwright."""
     from playwright.sync_api import sync_playwright
@@ -345,6 +396,10 @@ class LabPage:
     Collects JavaScript console errors and uncaught page errors from the moment it opens; :meth:`check` fails
     on them and on widgets that did not render.
     """
+
+    front_end = "lab"
+    output_selector = ".jp-OutputArea-output"  # one cell output
+    slider_handle = ".noUi-handle"  # ipywidgets 8 draws sliders with noUiSlider
 
     def __init__(self, context: BrowserContext, lab: JupyterLab, artifacts: Path, name: str) -> None:
         self.lab, self.artifacts, self.name = lab, artifacts, name
@@ -440,12 +495,18 @@ class LabPage:
 
     def check(self) -> None:
         """Fail on JavaScript errors and on widgets shown as an error or as their bare text repr."""
-        broken = self.page.locator(".jp-OutputArea-output", has_text="Error displaying widget")
+        broken = self.page.locator(self.output_selector, has_text="Error displaying widget")
         assert broken.count() == 0, f"{self.name}: {broken.count()} widget(s) show 'Error displaying widget'"
         bare = self.page.evaluate(
-            """() => Array.from(document.querySelectorAll('.jp-OutputArea-output'), o => o.textContent.trim())
-                .filter(t => /^(VBox|HBox|Box|Output|FigureWidget)\\(|model_id|Loading widget/.test(t))"""
+            """(selector) => Array.from(document.querySelectorAll(selector), o => o.textContent.trim())
+                .filter(t => /^(VBox|HBox|Box|Output|FigureWidget)\\(|model_id|Loading widget/.test(t))""",
+            self.output_selector,
         )
+        # a cell's error, or a widget callback's (ipywidgets 7 prints it into the cell's output)
+        tracebacks = self.page.locator(
+            self.output_selector, has_text="Traceback (most recent call last)"
+        ).count()
+        assert tracebacks == 0, f"{self.name}: {tracebacks} traceback(s) in the outputs"
         assert not bare, f"{self.name}: widgets rendered as text instead of controls: {bare[:3]}"
         assert not self.console_errors, f"{self.name}: JavaScript errors:\n" + "\n".join(self.console_errors)
 
@@ -453,12 +514,78 @@ class LabPage:
         self.page.close()
 
 
-@pytest.fixture
+# The classic Notebook's state: each code cell's prompt number ("*" while queued or running) and errors.
+_CLASSIC_STATE_JS = """() => {
+    const nb = window.Jupyter && window.Jupyter.notebook;
+    if (!nb || !nb.kernel) return null;
+    const cells = nb.get_cells().filter(c => c.cell_type === 'code').map(c => ({
+        count: c.input_prompt_number === undefined ? null : c.input_prompt_number,
+        errors: c.output_area.outputs.filter(o => o.output_type === 'error')
+            .map(o => o.ename + ': ' + o.evalue),
+    }));
+    const icon = document.querySelector('#kernel_indicator_icon');
+    const idle = !!icon && icon.classList.contains('kernel_idle_icon');
+    return {kernel: idle ? 'idle' : 'busy', cells, busy: cells.some(c => c.count === '*')};
+}"""
+
+
+class ClassicPage(LabPage):
+    """A classic Notebook 6.5 page (ipywidgets 7): the same checks as :class:`LabPage`."""
+
+    front_end = "classic"
+    output_selector = ".output_subarea"
+    slider_handle = ".ui-slider-handle"  # ipywidgets 7 draws sliders with jQuery UI
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.text.startswith("Access to font at 'about:blank'"):
+            return  # the classic Notebook's own stylesheet, on every page, whatever the notebook holds
+        if "/static/components/MathJax/fonts/" in message.location.get("url", ""):
+            return  # a font the classic Notebook's MathJax asks for (the Markdown's math) but does not ship
+        super()._on_console(message)
+
+    def open_notebook(self, notebook: str) -> None:
+        """Open ``notebook`` and wait for its kernel to be idle."""
+        self.page.goto(self.lab.notebook_url(notebook))
+        self.page.wait_for_function(
+            """() => window.Jupyter && window.Jupyter.notebook && window.Jupyter.notebook.kernel &&
+                window.Jupyter.notebook.kernel.is_connected() &&
+                !!document.querySelector('#kernel_indicator_icon.kernel_idle_icon')""",
+            timeout=60_000,
+        )
+
+    def run_all_cells(self, timeout_s: float = 180.0) -> None:
+        """Click Cell -> Run All in the menu bar and wait until every cell has run; fail on an error."""
+        self.page.locator("#celllink").click()
+        self.page.locator("#run_all_cells a").click()
+        self.page.wait_for_timeout(500)
+        start = time.monotonic()
+        deadline = start + timeout_s
+        while True:
+            state = self.page.evaluate(_CLASSIC_STATE_JS)
+            if state and state["kernel"] == "idle" and not state["busy"]:
+                break
+            if time.monotonic() > deadline:
+                self.screenshot("timeout")
+                raise AssertionError(f"{self.name}: Run All did not finish in {timeout_s:.0f} s: {state}")
+            self.page.wait_for_timeout(250)
+        print(f"{self.name}: Run All took {time.monotonic() - start:.0f} s")  # shown with -s
+        errors = [error for cell in state["cells"] for error in cell["errors"]]
+        assert not errors, f"{self.name}: cells raised: {errors}"
+        not_run = [i for i, cell in enumerate(state["cells"]) if cell["count"] is None]
+        assert not not_run, f"{self.name}: code cells {not_run} did not run"
+
+
+@pytest.fixture(params=["lab", "classic"])
 def lab_page(
-    browser_context: BrowserContext, jupyterlab: JupyterLab, artifacts: Path, request: pytest.FixtureRequest
+    browser_context: BrowserContext, artifacts: Path, request: pytest.FixtureRequest
 ) -> Iterator[LabPage]:
-    """A fresh :class:`LabPage` named after the test; closed afterwards."""
-    page = LabPage(browser_context, jupyterlab, artifacts, request.node.name.removeprefix("test_"))
+    """A fresh page of each front end (:class:`LabPage` in JupyterLab, :class:`ClassicPage` in the classic
+    Notebook), named after the test and the front end; closed afterwards."""
+    front_end = request.param
+    server = request.getfixturevalue("jupyterlab" if front_end == "lab" else "classic_notebook")
+    kind = LabPage if front_end == "lab" else ClassicPage
+    name = f"{request.node.originalname.removeprefix('test_')}-{front_end}"
+    page = kind(browser_context, server, artifacts, name)
     try:
         yield page
     finally:

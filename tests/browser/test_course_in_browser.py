@@ -1,4 +1,8 @@
-"""The course as a student meets it: JupyterLab in headless Chromium, the widgets driven by clicks.
+"""The course as a student meets it: JupyterLab and the classic Notebook in headless Chromium, the widgets
+driven by clicks.
+
+Every test runs in both front ends (``conftest.lab_page``): JupyterLab 4 with ipywidgets 8, and the classic
+Notebook 6.5 with ipywidgets 7 on Colab's package stack (the nearest open front end to Colab's own).
 
 Each test opens a notebook (a served copy, see ``conftest.py``), clicks Run -> Run All Cells, operates one
 panel with the mouse and keyboard, and reads what the page rendered: plotly's trace data and SVG paths, the
@@ -63,7 +67,7 @@ def test_02_impulse_explorer_delta_slider(lab_page: LabPage) -> None:
     assert all(len(t["y"]) == 40 for t in before["traces"]), before["traces"]
     lab_page.screenshot("before", panel)
 
-    box = slider.locator(".noUi-handle").bounding_box()
+    box = slider.locator(lab_page.slider_handle).bounding_box()
     assert box is not None, "the Δ slider has no handle on screen"
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     lab_page.page.mouse.move(x, y)

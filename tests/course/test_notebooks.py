@@ -180,3 +180,18 @@ def test_spotify_source_prefers_real_data_then_colab_url_then_synthetic(tmp_path
     data.mkdir(parents=True)
     (data / "spotify_features.csv").write_text("Genre\n")
     assert spotify_source(in_colab=True, roots=[repo]) == str(data.resolve())
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_colab_install_cell_adds_the_course_and_upgrades_nothing(path: Path) -> None:
+    """The Colab cell installs the course with pip's only-if-needed strategy (what it does to Colab's packages
+    is checked by tests/course/test_colab_stack.py) and asks for nothing else: no upgrade, no torch, no
+    CUDA build (not verified on Colab)."""
+    cell = next(t for t in sources(path, "code") if '"google.colab" in sys.modules' in t)
+    code = "\n".join(line.split("#", 1)[0] for line in cell.splitlines())
+    assert '"--upgrade-strategy", "only-if-needed"' in code
+    assert 'f"ftmamba-lite @ git+{REPO_URL}"' in code
+    for option in ("--upgrade", "-U", "--force-reinstall"):
+        assert f'"{option}"' not in code, f"{path.name}: the install cell passes {option}"
+    for name in ("torch", "[cuda]", "mamba-ssm"):
+        assert name not in code, f"{path.name}: the install cell installs {name}"

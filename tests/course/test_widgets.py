@@ -80,6 +80,38 @@ def test_live_figure_redraws_by_replacing_the_output(monkeypatch: pytest.MonkeyP
         InteractiveShell.clear_instance()
 
 
+def test_figure_bundle_carries_plotly_js_once_and_draws_the_figure() -> None:
+    """JupyterLab draws the JSON mimetype; Colab and the classic Notebook the HTML, whose first drawing
+    brings plotly.js itself (an Output widget in Colab cannot rely on a CDN script loading first)."""
+    from plotly.offline import get_plotlyjs
+
+    figure = go.Figure(go.Scatter(y=[1, 2], name="</script><b>x"), layout={"title": "t"})
+    first = widgets.figure_bundle(figure, "ftm-test", with_library=True)
+    later = widgets.figure_bundle(figure, "ftm-test")
+    assert list(first["application/vnd.plotly.v1+json"]["data"][0]["y"]) == [1, 2]
+    assert get_plotlyjs()[-2000:] in first["text/html"] and len(later["text/html"]) < 10_000
+    html = later["text/html"]
+    assert '<div id="ftm-test"' in html and 'getElementById("ftm-test")' in html
+    assert html.count("</script>") == 1, "the trace name must not end the drawing script"
+    assert "<\\/script><b>x" in html and "Plotly.newPlot" in html
+
+
+def test_live_figure_sends_plotly_js_with_its_first_drawing_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        monkeypatch.setattr(shell, "kernel", object(), raising=False)
+        live = widgets.LiveFigure(go.Figure(go.Scatter(y=[1, 2])), mode="output")
+        first = live.view.outputs[0]["data"]["text/html"]
+        live.replace(go.Figure(go.Scatter(y=[3, 4])))
+        later = live.view.outputs[0]["data"]["text/html"]
+        assert len(first) > 1_000_000 > len(later)  # plotly.js is about 4.5 MB
+        assert first.split("<div", 1)[1].split(">", 1)[0] == later.split("<div", 1)[1].split(">", 1)[0]
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_live_figure_widget_mode_when_available() -> None:
     pytest.importorskip("anywidget")
     live = widgets.LiveFigure(go.Figure(go.Scatter(y=[1, 2])), mode="widget")
@@ -286,10 +318,22 @@ def test_key_controls_have_stable_descriptions_and_css_classes(small_data) -> No
 
 
 def test_panels_display_their_box() -> None:
-    panel = widgets.ImpulseExplorer()
-    bundle = panel._repr_mimebundle_()
-    assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert isinstance(panel.figure, go.Figure) and panel.live.view in panel.view.children
+    """Displaying a panel shows its view box, with ipywidgets 7 (Colab) and 8 alike: 7's widgets have no
+    ``_repr_mimebundle_``, so the panel goes through ``_ipython_display_``."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()  # display() sends its bundle to the shell, as in a kernel
+    try:
+        panel = widgets.ImpulseExplorer()
+        with capture_output() as shown:
+            display(panel)
+        (output,) = shown.outputs
+        assert output.data["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.view.model_id
+        assert isinstance(panel.figure, go.Figure) and panel.live.view in panel.view.children
+    finally:
+        InteractiveShell.clear_instance()
 
 
 def test_training_figure_runs_use_the_right_panels() -> None:
