@@ -474,16 +474,26 @@ def check_training_examples(answer: object) -> bool:
     )
 
 
+_NDCG_RANKS = (1, 3, 12)  # where the model ranks the held-out item of each of three users (08.2)
+
+
+def _ndcg_example() -> float:
+    """Mean NDCG@10 of three users whose one held-out item is ranked 1st, 3rd and 12th among 20 items."""
+    scores = np.tile(np.arange(20.0, 0.0, -1.0), (len(_NDCG_RANKS), 1))  # (3, 20): item j ranked (j + 1)-th
+    relevant = np.zeros(scores.shape, dtype=bool)
+    relevant[np.arange(len(_NDCG_RANKS)), np.array(_NDCG_RANKS) - 1] = True
+    return float(evaluate(scores, relevant, ks=(), ndcg_ks=(10,))["NDCG@10"])
+
+
 def check_ndcg_at_rank(answer: object) -> bool:
-    """08.2: NDCG@10 of one user whose held-out item the model ranks 3rd (3 significant figures)?"""
-    scores = np.arange(12.0, 0.0, -1.0)[None]  # (1, 12): item 0 ranked first, item 2 third
-    relevant = np.arange(12)[None] == 2
-    value = evaluate(scores, relevant, ks=(), ndcg_ks=(10,))["NDCG@10"]
+    """08.2: mean NDCG@10 of three users whose held-out item is ranked 1st, 3rd and 12th (3 figures)?"""
+    expected = _ndcg_example()
     return _check_number(
         answer,
-        value,
-        f"1 / log2(3 + 1) = {value:g}: one relevant item, so the ideal DCG is 1.",
-        "DCG counts a hit at rank r as 1 / log2(r + 1); with one relevant item the ideal DCG is 1.",
+        expected,
+        f"(1 / log2(2) + 1 / log2(4) + 0) / 3 = (1 + 0.5 + 0) / 3 = {expected:.3f}: one relevant item per "
+        "user, so the ideal DCG is 1, and rank 12 is beyond the cut-off 10.",
+        "a hit at rank r <= 10 counts 1 / log2(r + 1), a miss beyond 10 counts 0; average the users.",
         sig=3,
     )
 
@@ -686,9 +696,9 @@ SOLUTIONS: dict[str, Solution] = {
     ),
     "08.2": Solution(
         "check_ndcg_at_rank",
-        lambda: 1 / math.log2(4),
-        "DCG@10 = 1 / log2(3 + 1) = 0.5; the ideal ranking puts the one relevant item first, IDCG = 1; "
-        "NDCG@10 = 0.5.",
+        _ndcg_example,
+        "NDCG@10 of one user = 1 / log2(rank + 1) if rank <= 10, else 0 (one relevant item: ideal DCG = 1). "
+        "Ranks 1, 3, 12 give 1, 0.5 and 0; the mean is 0.5 (0.500).",
     ),
     "08.3": Solution(
         "check_ssm_state_size",
