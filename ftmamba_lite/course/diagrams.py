@@ -178,8 +178,13 @@ def feature_tokenizer() -> Diagram:
         c.box(530, y, 80, 30, token, "op")
         c.shape(530, y + 27, "(d,)")
     c.shape(30, top - 24, "batch: x_num (b, k_num), x_cat (b, k_cat)", anchor="start")
-    c.text(325, top - 24, "one rule per feature, own parameters", size=11, color="#555555")
-    c.text(325, top + 4 * gap + 34, "W_j: (K_j + 1, d), one row kept for 'unknown'", size=11, color="#555555")
+    c.text(
+        325,
+        top + 4 * gap + 52,
+        "one rule per feature, each with its own parameters; W_j: (K_j + 1, d), one row for 'unknown'",
+        size=11,
+        color="#555555",
+    )
     # stack into T
     x0 = 700
     c.box(x0, top + 2 * gap, 150, 4 * gap + 36, "stack", "op")
@@ -190,7 +195,7 @@ def feature_tokenizer() -> Diagram:
     c.shape(x0, top + 2 * gap + 60, "(b, l, d) per batch")
     c.text(
         395,
-        365,
+        372,
         "l = k + 1 tokens; [CLS] goes last so that Mamba's last output has read every feature",
         size=12,
     )
