@@ -5,10 +5,14 @@
 * :mod:`~ftmamba_lite.course.demos` -- :func:`impulse_response`, :func:`work_depth`, :func:`token_influence`.
 * :mod:`~ftmamba_lite.course.plots` -- plotly figures (pure functions of tables and arrays).
 * :mod:`~ftmamba_lite.course.widgets`, :mod:`~ftmamba_lite.course.sequence_widgets` -- the live panels.
-* :mod:`~ftmamba_lite.course.exercises` -- the notebooks' exercise checkers.
+* :mod:`~ftmamba_lite.course.exercises` -- the notebooks' exercise checkers and worked solutions
+  (``exercises.solution("04.2")``).
+* :mod:`~ftmamba_lite.course.diagrams` -- the diagrams (Figures 1(a), 2, 3, the scan trees, Mamba4Rec),
+  SVG drawn by code with the tensor shapes on them.
+* :mod:`~ftmamba_lite.course.site` -- the rendered course: ``python -m ftmamba_lite.course.site --out site/``.
 * :mod:`~ftmamba_lite.course.links` -- the repository URL, Colab and Binder links, the install cell.
 
-Nothing outside this subpackage imports it (``tests/test_layers.py``).
+Nothing outside this subpackage imports it (``tests/test_layers.py``). Symbols: ``docs/notation.md``.
 """
 
 from .demos import impulse_response, token_influence, work_depth

@@ -21,6 +21,7 @@ __all__ = [
     "badges_markdown",
     "binder_url",
     "colab_url",
+    "docs_url",
     "pip_requirement",
     "sync_notebooks",
 ]
@@ -32,6 +33,7 @@ COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
 _BADGE_LINE = re.compile(r"^\[!\[Open in Colab\].*$", re.MULTILINE)
 _INSTALL_LINE = re.compile(r'^REPO_URL = "[^"]*"', re.MULTILINE)
+_DOCS_LINK = re.compile(r"https://github\.com/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/docs/")
 
 
 def _owner_repo() -> str:
@@ -50,6 +52,12 @@ def binder_url(notebook: str) -> str:
     return f"https://mybinder.org/v2/gh/{_owner_repo()}/{BRANCH}?labpath={path}"
 
 
+def docs_url(page: str) -> str:
+    """GitHub link to ``docs/<page>`` of :data:`BRANCH` (e.g. the notation page, ``docs_url("notation.md")``):
+    it opens from JupyterLab, Colab and the rendered site alike."""
+    return f"{REPO_URL.rstrip('/')}/blob/{BRANCH}/docs/{page}"
+
+
 def badges_markdown(notebook: str) -> str:
     """The "Open in Colab" and "Launch Binder" badges of one notebook, as one Markdown line."""
     return (
@@ -64,8 +72,9 @@ def pip_requirement(extra: str | None = None) -> str:
 
 
 def sync_notebooks(folder: str | Path) -> list[Path]:
-    """Rewrite the badge line and the ``REPO_URL = "..."`` install line of every notebook in ``folder`` to
-    match this module. Returns the notebooks that changed (outputs and other cells are left alone)."""
+    """Rewrite the badge line, the links to ``docs/`` and the ``REPO_URL = "..."`` install line of every
+    notebook in ``folder`` to match this module. Returns the notebooks that changed (outputs and other cells
+    are left alone)."""
     changed = []
     for path in sorted(Path(folder).glob("*.ipynb")):
         notebook = json.loads(path.read_text(encoding="utf-8"))
@@ -74,6 +83,7 @@ def sync_notebooks(folder: str | Path) -> list[Path]:
             text = "".join(cell["source"])
             if cell["cell_type"] == "markdown":
                 text = _BADGE_LINE.sub(badges_markdown(path.name).replace("\\", "\\\\"), text)
+                text = _DOCS_LINK.sub(docs_url(""), text)
             elif cell["cell_type"] == "code":
                 text = _INSTALL_LINE.sub(f'REPO_URL = "{REPO_URL}"', text)
             cell["source"] = text.splitlines(keepends=True)

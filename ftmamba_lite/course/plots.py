@@ -2,7 +2,9 @@
 
 Each function takes plain data (arrays, DataFrames) and returns a ``plotly.graph_objects.Figure``; nothing
 here computes a model. The live panels of :mod:`ftmamba_lite.course.widgets` build on the same functions.
-Symbols follow NOTATION.md (l tokens, d width, Δ step size, A state value, k truncation).
+Symbols follow the repository's notation page, ``docs/notation.md`` (l tokens, d width, Δ step size, A state
+value, k truncation). Every model has one colour (:data:`COLORS`) in every figure; a second run of the same
+model in one figure gets a darker or lighter shade of it, never another model's colour.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = [
     "COLORS",
     "add_reference_lines",
     "add_training_run",
+    "run_color",
     "cost_figure",
     "discretization_figure",
     "hit_ratio_heatmap_figure",
@@ -34,9 +37,20 @@ __all__ = [
     "work_depth_figure",
 ]
 
-COLORS = {"mamba": "#1f77b4", "transformer": "#ff7f0e"}
-"""One colour per embedder, the same in every figure."""
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+COLORS = {
+    "mamba": "#1f77b4",
+    "mamba4rec": "#1f77b4",
+    "transformer": "#ff7f0e",
+    "sasrec": "#ff7f0e",
+    "mlp": "#2ca02c",
+    "linear": "#9467bd",
+    "popularity": "#7f7f7f",
+    "oracle": "#000000",
+    "best possible": "#000000",
+}
+"""One colour per model, the same in every figure (Mamba4Rec and SASRec: Mamba's and the Transformer's)."""
+_PALETTE = ("#d62728", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#1f77b4", "#ff7f0e", "#2ca02c")
+"""Colours of lines that are not models (Euler vs ZOH, K = 10 vs 1,000): the first five are no model's."""
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50}}
 
 
@@ -44,12 +58,42 @@ def _seeds(n: int) -> str:
     return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
+def _model(label: str) -> str | None:
+    """The model a label names ("ours: mamba", "paper: transformer", "mamba d=32 L=1 ...", "mlp"), if any."""
+    text = label.lower().split(":", 1)[-1].strip() if ":" in label else label.lower().strip()
+    for name in sorted(COLORS, key=len, reverse=True):
+        if text.startswith(name):
+            return name
+    return None
+
+
 def _color(label: str, i: int) -> str:
-    """The embedder's colour when the label names one, else the i-th palette colour."""
-    for name, color in COLORS.items():
-        if label.lower().startswith(name):
+    """The model's colour when the label names one, else the i-th colour of the non-model palette."""
+    model = _model(label)
+    return COLORS[model] if model else _PALETTE[i % len(_PALETTE)]
+
+
+def _shade(color: str, k: int) -> str:
+    """Shade k of a colour: 0 itself, then darker and lighter in turn (1: 35% darker, 2: 35% lighter, ...)."""
+    if k == 0:
+        return color
+    rgb = [int(color[j : j + 2], 16) for j in (1, 3, 5)]
+    amount = 0.35 * ((k + 1) // 2) / (1 + 0.35 * ((k - 1) // 2))
+    if k % 2:  # darker
+        rgb = [round(c * (1 - amount)) for c in rgb]
+    else:  # lighter
+        rgb = [round(c + (255 - c) * amount) for c in rgb]
+    return "#" + "".join(f"{min(255, max(0, c)):02x}" for c in rgb)
+
+
+def run_color(label: str, taken: Sequence[str] = ()) -> str:
+    """The colour of a run: its model's colour (:data:`COLORS`), or the first shade of it not in ``taken``
+    (the colours already in the figure), so two runs of one model differ and never take another model's."""
+    base = _color(label, len(taken))
+    for k in range(12):
+        if (color := _shade(base, k)) not in taken:
             return color
-    return _PALETTE[i % len(_PALETTE)]
+    return base
 
 
 def token_heatmap(
@@ -321,7 +365,8 @@ def add_training_run(fig: go.Figure, label: str) -> tuple[int, int]:
     Uses axis references rather than subplot rows, so it also works on a ``FigureWidget`` copy of
     :func:`training_figure`. Returns the indices of the two traces in ``fig.data``.
     """
-    color = _color(label, len(fig.data) // 2)
+    taken = [trace.line.color for trace in fig.data if getattr(trace, "line", None) is not None]
+    color = run_color(label, [c for c in taken if c])
     fig.add_trace(go.Scatter(x=[], y=[], name=label, mode="lines", line_color=color, legendgroup=label))
     fig.add_trace(
         go.Scatter(
@@ -383,7 +428,7 @@ def over_under_figure(
             go.Bar(
                 x=summary["like_rank"],
                 y=summary["mean"],
-                name=f"{label} ({int(summary['n_seeds'].max())} seeds)",
+                name=f"{label} ({_seeds(int(summary['n_seeds'].max()))})",
                 marker_color=_color(label, i),
                 error_y={"type": "data", "array": half},
             )
@@ -404,10 +449,12 @@ def metric_curves_figure(
     metric: str = "HR@1",
     references: Mapping[str, float] | None = None,
     title: str = "Test metric through training (Figure 4)",
+    batch_size: int | None = None,
 ) -> go.Figure:
     """One line per model: the mean of ``metric`` over seeds against the training step, with a band from the
     lowest to the highest seed. ``curves`` has columns ``model``, ``seed``, ``step`` and ``metric`` (what
-    ``ftmamba-lite reproduce`` writes as ``*_curves.csv``); ``references`` draws labelled horizontal lines."""
+    ``ftmamba-lite reproduce`` writes as ``*_curves.csv``); ``references`` draws labelled horizontal lines;
+    ``batch_size`` (the triples per step of these runs) is named on the x axis when given."""
     for column in ("model", "seed", "step", metric):
         if column not in curves:
             raise ValueError(f"curves has no column {column!r}; it has {list(curves.columns)}")
@@ -443,7 +490,7 @@ def metric_curves_figure(
     add_reference_lines(fig, references)
     fig.update_layout(
         title=title,
-        xaxis_title="training step (batches of 32 triples)",
+        xaxis_title="training step" + (f" (batches of {batch_size} triples)" if batch_size else ""),
         yaxis_title=f"{metric} on the test users (mean over seeds; band: min to max)",
         yaxis_range=[0, 1.05],
         **_LAYOUT,

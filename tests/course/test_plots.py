@@ -198,3 +198,41 @@ def test_hm_curves_reuse_metric_curves_figure():
     assert [trace.name for trace in lines] == ["mamba (2 seeds)", "transformer (2 seeds)"]
     np.testing.assert_allclose(lines[0].y, [0.525, 0.625])
     assert "HR@10" in fig.layout.yaxis.title.text and "Figure 4b" in fig.layout.title.text
+
+
+def test_every_model_has_its_own_colour_in_every_figure() -> None:
+    models = ["mamba", "transformer", "mlp", "linear", "popularity", "oracle"]
+    assert len({plots.COLORS[m] for m in models}) == len(models)
+    bars = pd.DataFrame(
+        [
+            {"label": label, "metric": "HR@1", "value": 0.5}
+            for label in ("paper: mamba", "ours: mamba", "ours: transformer", "ours: mlp", "ours: popularity")
+        ]
+    )
+    colours = {t.name: t.marker.color for t in plots.table_comparison_figure(bars).data}
+    assert colours["paper: mamba"] == colours["ours: mamba"] == plots.COLORS["mamba"]
+    assert colours["ours: popularity"] == plots.COLORS["popularity"] != plots.COLORS["mamba"]
+    assert len(set(colours.values())) == 4
+
+
+def test_runs_of_one_model_get_shades_of_its_colour_never_another_models() -> None:
+    fig = plots.training_figure(hr_k=1)
+    for label in ("mamba d=128 seed=0", "mamba d=128 seed=1", "transformer seed=0", "mamba d=32 seed=0"):
+        plots.add_training_run(fig, label)
+    colours = [fig.data[i].line.color for i in range(0, len(fig.data), 2)]
+    assert colours[0] == plots.COLORS["mamba"] and colours[2] == plots.COLORS["transformer"]
+    assert len(set(colours)) == 4
+    assert not {colours[1], colours[3]} & set(plots.COLORS.values())
+
+
+def test_legends_count_seeds_in_the_singular_and_axes_name_the_batch() -> None:
+    summary = pd.DataFrame(
+        {"like_rank": [1, 2], "mean": [0.0, 1.0], "ci_high": [0.0, 1.0], "n_seeds": [1, 1]}
+    )
+    fig = plots.over_under_figure({"popularity": summary, "mamba": summary})
+    assert [t.name for t in fig.data] == ["popularity (1 seed)", "mamba (1 seed)"]
+    assert fig.data[0].marker.color != fig.data[1].marker.color
+    curves = pd.DataFrame({"model": "mlp", "seed": 0, "step": [0, 100], "HR@10": [0.1, 0.2]})
+    fig = plots.metric_curves_figure(curves, "HR@10", batch_size=64)
+    assert fig.layout.xaxis.title.text == "training step (batches of 64 triples)"
+    assert fig.data[-1].name == "mlp (1 seed)"
