@@ -1,6 +1,6 @@
 """Baselines for the two-tower towers: what a model without a sequence layer reaches (issue: simpler models).
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch      m  users      c  items (the catalogue)      o  output embedding width (paper: 32)
     k_num, k_cat  numeric and categorical features of one tower, K_j categories of categorical feature j
 

@@ -1,6 +1,6 @@
 """The MLP tower: a tower without tokenizer or sequence layer, for the ``"linear"`` and ``"mlp"`` baselines.
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch      o  output embedding width (paper: 32)      h_1  the first layer's width
     k_num, k_cat  numeric and categorical features of one tower, K_j categories of categorical feature j
 """

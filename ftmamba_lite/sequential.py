@@ -6,7 +6,7 @@ models here share everything but the sequence layer: the item embedding, the rea
 the score (dot product with every item embedding) and the loss (cross-entropy over all items), so a
 comparison isolates Mamba against causal self-attention.
 
-Dimension letters (NOTATION.md, plus two for sequences):
+Dimension letters (docs/notation.md, plus two for sequences):
     b  batch (users)          l  length (items in the history, at most ``max_len``)
     d  d_model (hidden)       n  d_state          e  expand        w  d_conv
     v  items (catalogue)      f  feed-forward width (4 d)

@@ -1,6 +1,6 @@
 """The feature tokenizer: a table row -> a sequence of tokens (paper II-B, Eq. (1); Gorishniy et al. 2021).
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch                 k  features of the tower (numeric + categorical)
     d  d_token (= d_model)   l  tokens = k + 1 with the [CLS] token
     K_j categories of categorical feature j; its table has K_j + 1 rows, the last one for "unknown"

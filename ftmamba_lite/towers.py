@@ -1,6 +1,6 @@
 """Towers and the two-tower model (paper II-C, Figure 3).
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch      l  tokens (k features + [CLS])      d  d_model
     m  users      c  items (the catalogue)            o  output embedding width (paper: 32)
 

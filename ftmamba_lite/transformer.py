@@ -1,6 +1,6 @@
 """The Transformer embedder of FT-Transformer, the paper's baseline (Figure 1(b); paper II-B and III).
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch     l  length (tokens)     d  d_model     h  heads     f  feed-forward width
 
 One post-norm layer (PyTorch's ``nn.TransformerEncoderLayer`` with ``norm_first=False``):

@@ -5,7 +5,7 @@
 * :func:`token_influence` -- which output tokens a change of one input token reaches (notebook 01, the
   reason the paper appends [CLS] at the end, II-B).
 
-Dimension letters: b batch, l length (tokens), d width (NOTATION.md).
+Dimension letters: b batch, l length (tokens), d width (docs/notation.md).
 """
 
 from __future__ import annotations
