@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import losses
 from .config import ModelConfig
 from .datasets.base import RecDataset
 from .encoding import TableEncoder
@@ -197,8 +198,9 @@ def fit(
     map_ks: Sequence[int] = (),
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
+    loss: str = "mse",
 ) -> History:
-    """Train with MSE and Adam on the training triples (paper III); evaluate on the test users.
+    """Train with MSE (or ``loss``) and Adam on the training triples (paper III); evaluate on the test users.
 
     Args:
         model: a :class:`TwoTowerModel` built for this data (:func:`build_model`).
@@ -211,6 +213,8 @@ def fit(
         ks, map_ks: truncations for :func:`ftmamba_lite.metrics.evaluate`.
         callbacks: :class:`Callback` objects notified of every step and evaluation.
         progress: show a tqdm progress bar (notebook-aware).
+        loss: ``"mse"`` (paper) or ``"softmax"``, the in-batch sampled softmax with logQ correction (every
+            training triple is a positive pair); see :mod:`ftmamba_lite.losses` for which suits which data.
 
     Returns:
         a :class:`History`; the model is trained in place.
@@ -223,6 +227,12 @@ def fit(
     n_train = len(enc.train_target)
     if n_train == 0:
         raise ValueError("the dataset has no training triples")
+    # --- the loss (ftmamba_lite.losses) ---
+    if loss not in losses.LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(losses.LOSSES)}")
+    loss_fn = losses.LOSSES[loss]
+    log_q = losses.item_log_frequency(enc.train_item, len(enc.item_cat)) if loss == "softmax" else None
+    # --- end of the loss ---
     batch_size = min(batch_size, n_train)
     generator = torch.Generator().manual_seed(seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -256,12 +266,15 @@ def fit(
                 order, cursor = torch.randperm(n_train, generator=generator), 0
             idx = order[cursor : cursor + batch_size]
             cursor += batch_size
-            pred = _pairs(model, enc, enc.train_user[idx], enc.train_item[idx])
-            loss = F.mse_loss(pred, enc.train_target[idx])
+            users, items = enc.train_user[idx], enc.train_item[idx]
+            batch_loss = loss_fn(
+                model, enc.user_num[users], enc.user_cat[users], enc.item_num[items], enc.item_cat[items],
+                items, enc.train_target[idx], log_q,
+            )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             optimizer.step()
-            value = loss.item()
+            value = batch_loss.item()
             history.steps.append(step)
             history.losses.append(value)
             for cb in callbacks:
