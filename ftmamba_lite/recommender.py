@@ -551,6 +551,12 @@ class Recommender:
         k = int(self.metric.partition("@")[2])
         return tuple(sorted({min(j, self.n_items) for j in (1, 5, 10, k)}))
 
+    @property
+    def schema(self) -> dict[str, str | None]:
+        """The column names of ``fit``: ``{"user_id": ..., "item_id": ..., "target": ...}``."""
+        self._require_fitted()
+        return dict(self._schema)
+
     # --- scoring --------------------------------------------------------------------------------------------
 
     def _require_fitted(self) -> None:
