@@ -35,6 +35,8 @@ RIGHT_AND_WRONG = {
     "check_map_example": (5 / 6, 0.5),
     "check_relevant_per_user": (4, 1),
     "check_match_rate": (0.02, 0.5),
+    "check_recommend_rows_left": (4, 10),
+    "check_new_user_id_code": (943, 942),
 }
 
 
