@@ -42,6 +42,12 @@ def main() -> None:
     parser.add_argument("--models", default="mamba,transformer,mlp,popularity")
     parser.add_argument("--losses", default="mse,softmax")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--d-model", type=int, default=128, help="Mamba / Transformer width (paper: 128)")
+    parser.add_argument(
+        "--n-layers", type=int, default=None, help="default: the paper's 4 Mamba / 2 Transformer"
+    )
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=None, help="stop after this many steps (timing runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results")
     args = parser.parse_args()
@@ -56,7 +62,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     for model in args.models.split(","):
         for loss in args.losses.split(",") if model != "popularity" else ["mse"]:
-            rec = Recommender(model, loss=loss, seed=args.seed, progress=False)
+            size = (
+                {"d_model": args.d_model, "n_layers": args.n_layers}
+                if model in ("mamba", "transformer")
+                else {}
+            )
+            rec = Recommender(
+                model, loss=loss, seed=args.seed, epochs=args.epochs, steps=args.steps, progress=False, **size
+            )
             start = time.perf_counter()
             rec.fit(train, users, items, **features)
             fit_s = time.perf_counter() - start
