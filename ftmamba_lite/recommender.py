@@ -295,10 +295,10 @@ class Recommender:
             ("n_negatives", n_negatives),
             ("eval_every", eval_every),
             ("patience", patience),
-            ("steps", steps or 1),
-            ("batch_size", batch_size or 1),
+            ("steps", steps),
+            ("batch_size", batch_size),
         ):
-            if int(value) != value or value < 1:
+            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
                 raise ValueError(f"{name} must be a whole number >= 1, got {value}")
         if not 0 <= id_dropout < 1:
             raise ValueError(f"id_dropout must lie in [0, 1), got {id_dropout}")
@@ -422,6 +422,8 @@ class Recommender:
         self.n_users, self.n_items = len(self._ids["user"]), len(self._ids["item"])
         self._set_seen(u, i)
         valid = None if validation is None else self._held_out(validation, "validation")
+        if valid is not None and int(self.metric.partition("@")[2]) > self.n_items:
+            raise ValueError(f"metric={self.metric!r} ranks more items than the catalogue's {self.n_items}")
 
         rng = np.random.default_rng(o["seed"])
         y = np.ones(len(u)) if target is None else interactions[target].to_numpy(dtype=np.float64)
@@ -605,10 +607,9 @@ class Recommender:
         if isinstance(users, pd.DataFrame):
             if users.empty:
                 raise ValueError(f"the {what} DataFrame is empty: it needs at least one user row")
-            frame = users.reset_index(drop=id_col in users.columns)
-            if id_col not in users.columns:
-                frame = frame.rename(columns={"index": id_col})
-                frame[id_col] = None if self.options["use_ids"] else frame[id_col]
+            frame = users.reset_index(drop=True)
+            if id_col not in frame.columns:
+                frame[id_col] = None  # no id: a new user (the id's "unknown" row)
             ids = users[id_col].to_numpy() if id_col in users.columns else users.index.to_numpy()
             missing = [c for c in self._encoders["user"].feature_names if c not in frame.columns]
             if missing:
@@ -621,17 +622,17 @@ class Recommender:
             return ids, x_num, x_cat, np.full(len(ids), -1) if known is None else known
         if isinstance(users, str | bytes) or not hasattr(users, "__len__"):
             raise TypeError(f"{what} must be a list of known {id_col!r} values or a DataFrame of user rows")
-        ids = np.asarray(list(users), dtype=self._ids["user"].dtype if len(users) else object)
+        ids = pd.Series(list(users), dtype=object)
         if not len(ids):
             raise ValueError(f"{what} is empty: give at least one {id_col!r} value")
-        rows = self._index["user"].get_indexer(pd.Series(ids))
+        rows = self._index["user"].get_indexer(ids)
         if (rows < 0).any():
             absent = list(pd.unique(ids[rows < 0])[:5])
             raise ValueError(
                 f"{id_col!r} value(s) {absent} are not among the {self.n_users} users seen in fit; pass a "
                 f"DataFrame with their feature columns to score new users"
             )
-        return ids, self._user_num[rows], self._user_cat[rows], rows
+        return self._ids["user"][rows], self._user_num[rows], self._user_cat[rows], rows
 
     def recommend(self, users: object, k: int = 10, exclude_seen: bool = True) -> pd.DataFrame:
         """The k best items for each user.

@@ -357,3 +357,18 @@ def test_bad_recommend_calls_name_the_value(fitted, tables) -> None:
         )
     with pytest.raises(TypeError, match="list of known 'user_id' values"):
         fitted.recommend("u0")
+
+
+def test_known_ids_keep_their_type_and_wrong_types_are_named(tables) -> None:
+    interactions, users, items = tables
+    numbered = users.assign(user_id=range(40))
+    inter = interactions.assign(user_id=interactions["user_id"].str[1:].astype(int))
+    rec = Recommender("popularity", progress=False).fit(inter, numbered, items)
+    out = rec.recommend([np.int64(3), 4], k=2)
+    assert out["user_id"].dtype == np.int64 and list(out["user_id"]) == [3, 3, 4, 4]
+    with pytest.raises(ValueError, match=r"\['3'\] are not among the 40 users"):
+        rec.recommend(["3"])
+    with pytest.raises(ValueError, match="steps must be a whole number >= 1, got 0"):
+        Recommender("mlp", steps=0)
+    with pytest.raises(ValueError, match="metric='NDCG@20' ranks more items than the catalogue's 16"):
+        Recommender("mlp", metric="NDCG@20").fit(inter.iloc[10:], numbered, items, validation=inter.iloc[:10])
