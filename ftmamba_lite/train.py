@@ -267,14 +267,14 @@ def fit(
             idx = order[cursor : cursor + batch_size]
             cursor += batch_size
             users, items = enc.train_user[idx], enc.train_item[idx]
-            batch_loss = loss_fn(
+            loss = loss_fn(  # the batch's loss (the argument ``loss`` named it; loss_fn holds it now)
                 model, enc.user_num[users], enc.user_cat[users], enc.item_num[items], enc.item_cat[items],
                 items, enc.train_target[idx], log_q,
             )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
+            loss.backward()
             optimizer.step()
-            value = batch_loss.item()
+            value = loss.item()
             history.steps.append(step)
             history.losses.append(value)
             for cb in callbacks:
