@@ -370,6 +370,34 @@ class Recommender:
                 excluded), training stops early after ``patience`` evaluations without improvement, and the
                 best weights are kept.
         """
+        before = dict(self.__dict__)
+        try:
+            return self._fit(
+                interactions, users, items, user_id=user_id, item_id=item_id, target=target,
+                user_features=user_features, item_features=item_features, numeric=numeric,
+                categorical=categorical, validation=validation,
+            )  # fmt: skip
+        except BaseException:  # bad input or an interrupted training: the recommender stays as it was
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(
+        self,
+        interactions: pd.DataFrame,
+        users: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+        *,
+        user_id: str = "user_id",
+        item_id: str = "item_id",
+        target: str | None = None,
+        user_features: Sequence[str] | None = None,
+        item_features: Sequence[str] | None = None,
+        numeric: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        validation: pd.DataFrame | None = None,
+    ) -> Recommender:
+        """:meth:`fit` without the restore on failure."""
         o = self.options
         overlap = set(numeric) & set(categorical)
         if overlap:

@@ -372,3 +372,16 @@ def test_known_ids_keep_their_type_and_wrong_types_are_named(tables) -> None:
         Recommender("mlp", steps=0)
     with pytest.raises(ValueError, match="metric='NDCG@20' ranks more items than the catalogue's 16"):
         Recommender("mlp", metric="NDCG@20").fit(inter.iloc[10:], numbered, items, validation=inter.iloc[:10])
+
+
+def test_a_failed_refit_leaves_the_fitted_recommender_as_it_was(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("mlp", seed=0, **FAST).fit(interactions, users, items)
+    before = rec.recommend(["u0", "u1"], k=5)
+    model = rec.model_
+    with pytest.raises(ValueError, match="users table has no column 'user_id'"):
+        rec.fit(interactions, users.rename(columns={"user_id": "uid"}), items)
+    with pytest.raises(ValueError, match="every row of validation was already seen"):
+        rec.fit(interactions.iloc[::2], users, items, validation=interactions.iloc[::2])
+    assert rec.model_ is model
+    pd.testing.assert_frame_equal(rec.recommend(["u0", "u1"], k=5), before)
