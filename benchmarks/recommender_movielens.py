@@ -83,6 +83,9 @@ def main() -> None:
                 "model": model,
                 "loss": loss,
                 "seed": args.seed,
+                "d_model": size.get("d_model"),
+                "n_layers": size.get("n_layers"),
+                "epochs": args.epochs,
                 "HR@10": metrics["HR@10"],
                 "NDCG@10": metrics["NDCG@10"],
                 "HR@5": metrics["HR@5"],
@@ -93,7 +96,7 @@ def main() -> None:
                 "recommend_1000_s": latency,
                 "threads": args.threads,
                 "torch": torch.__version__,
-                "cpu": platform.processor() or "cpu",
+                "cpu": platform.machine(),
             }
             print(row, flush=True)
             path = out / "recommender_movielens.csv"

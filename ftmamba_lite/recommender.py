@@ -67,7 +67,7 @@ from .towers import TwoTowerModel, build_two_tower
 from .train import Callback, EncodedData, History
 from .train import fit as train_fit
 
-__all__ = ["EMBEDDERS", "FORMAT", "Recommender"]
+__all__ = ["EMBEDDERS", "FORMAT", "Recommender", "top_k_fast"]
 
 EMBEDDERS = ("mamba", "transformer", "mlp", "linear", "popularity")
 FORMAT = 1
@@ -75,6 +75,8 @@ CONFIG_FILE = "recommender.json"
 WEIGHTS_FILE = "weights.pt"
 SCORE_BUDGET = 1 << 23
 """Scores held at once while recommending: users per batch = SCORE_BUDGET // c (8M floats, 32 MB)."""
+ROWS_PER_PASS = 4096
+"""Rows one tower embeds in one forward pass (its activations are rows x tokens x d_model floats)."""
 
 try:
     _VERSION = version("ftmamba-lite")
@@ -193,6 +195,28 @@ def _sample_negatives(
         items[redo] = rng.integers(0, n_items, size=len(redo))
         redo = redo[np.isin(users[redo] * n_items + items[redo], seen)]
     raise RuntimeError("negative sampling did not finish: some users interacted with nearly every item")
+
+
+def top_k_fast(scores: Tensor, k: int, max_ties: int = 256) -> np.ndarray:
+    """:func:`ftmamba_lite.metrics.top_k` (the reference: a stable sort of every row) without sorting rows.
+
+    ``torch.topk`` finds each row's k-th score t; the items scoring >= t (k of them unless there are ties at
+    t) are sorted by (-score, item row), so ties keep the lower item row first, as in the reference. When a
+    row has more than k + ``max_ties`` such items (many equal scores, e.g. -inf after ``exclude_seen``), the
+    batch falls back to the reference. scores (b, c) -> item rows (b, k) int64, best first; ValueError on NaN.
+    """
+    if torch.isnan(scores).any():
+        raise ValueError(f"scores contain {int(torch.isnan(scores).sum())} NaN value(s)")
+    kth = torch.topk(scores, k, dim=1).values[:, -1:]  # (b, 1): the k-th best score of every row
+    candidate = scores >= kth  # (b, c)
+    counts = candidate.sum(dim=1)  # (b,) >= k
+    if int(counts.max()) > k + max_ties:
+        return top_k(scores, k)
+    rows, cols = candidate.nonzero(as_tuple=True)  # row-major: grouped by row
+    values = scores[rows, cols].to(torch.float64).numpy()
+    order = np.lexsort((cols.numpy(), -values, rows.numpy()))  # by row, then score down, then item row up
+    starts = np.concatenate([[0], np.cumsum(counts.numpy())[:-1]])  # (b,) first candidate of each row
+    return cols.numpy()[order][starts[:, None] + np.arange(k)]  # (b, k)
 
 
 class _EarlyStopping(Callback):
@@ -600,7 +624,14 @@ class Recommender:
         was = model.training
         model.eval()
         try:
-            return model.embed_items(self._item_num, self._item_cat)
+            parts = [
+                model.embed_items(
+                    self._item_num[start : start + ROWS_PER_PASS],
+                    self._item_cat[start : start + ROWS_PER_PASS],
+                )
+                for start in range(0, self.n_items, ROWS_PER_PASS)
+            ]  # (ROWS_PER_PASS, o) each
+            return torch.cat(parts)  # (c, o)
         finally:
             model.train(was)
 
@@ -615,7 +646,7 @@ class Recommender:
         was = model.training
         model.eval()
         try:
-            step = max(1, SCORE_BUDGET // self.n_items)
+            step = max(1, min(ROWS_PER_PASS, SCORE_BUDGET // self.n_items))
             for start in range(0, len(known), step):
                 part = slice(start, start + step)
                 scores = (
@@ -688,7 +719,7 @@ class Recommender:
         ids, x_num, x_cat, known = self._user_rows(users, "users")
         frames = []
         for part, scores in self._score_batches(x_num, x_cat, known, exclude_seen):
-            best = top_k(scores, k)  # (b, k) item rows, best first
+            best = top_k_fast(scores, k)  # (b, k) item rows, best first
             best_scores = np.take_along_axis(scores.numpy(), best, axis=1).astype(np.float64)
             keep = np.isfinite(best_scores)  # drop excluded items when fewer than k are left
             user_of = np.repeat(np.arange(part.start, part.start + len(best)), k).reshape(best.shape)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -95,6 +96,13 @@ def test_recommend_is_the_reference_ranking_in_any_batch_size(fitted, tables, mo
     pd.testing.assert_frame_equal(fitted.recommend(ids, k=4), expected)
     monkeypatch.setattr(recommender, "SCORE_BUDGET", 1)
     pd.testing.assert_frame_equal(fitted.recommend(ids, k=4), expected)
+    monkeypatch.setattr(recommender, "ROWS_PER_PASS", 3)  # item embeddings in passes of 3 rows
+    chunked = copy.copy(fitted)
+    chunked._item_emb = chunked._item_embeddings()
+    torch.testing.assert_close(chunked._item_emb, fitted._item_emb)
+    chunked_out = chunked.recommend(ids, k=4)
+    assert list(chunked_out["item_id"]) == list(expected["item_id"])
+    np.testing.assert_allclose(chunked_out["score"], expected["score"], rtol=1e-6)
 
 
 def test_new_users_with_unseen_categories_fall_back_to_their_features(fitted, tables) -> None:
@@ -385,3 +393,16 @@ def test_a_failed_refit_leaves_the_fitted_recommender_as_it_was(tables) -> None:
         rec.fit(interactions.iloc[::2], users, items, validation=interactions.iloc[::2])
     assert rec.model_ is model
     pd.testing.assert_frame_equal(rec.recommend(["u0", "u1"], k=5), before)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_top_k_fast_is_the_stable_sort_of_metrics_top_k(k: int) -> None:
+    torch.manual_seed(0)
+    scores = torch.randn(50, 40)
+    ties = torch.round(torch.randn(50, 40) * 2) / 2  # many equal scores
+    masked = scores.clone()
+    masked[:, :35] = -torch.inf  # fewer than k finite items in some rows (k = 10): the fallback
+    for matrix in (scores, ties, masked, torch.zeros(3, 40)):
+        np.testing.assert_array_equal(recommender.top_k_fast(matrix, k), top_k(matrix, k))
+    with pytest.raises(ValueError, match="NaN"):
+        recommender.top_k_fast(torch.full((2, 5), torch.nan), 2)
