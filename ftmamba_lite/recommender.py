@@ -611,6 +611,16 @@ class Recommender:
         self._require_fitted()
         return dict(self._schema)
 
+    @property
+    def features(self) -> dict[str, dict[str, list[str]]]:
+        """The towers' feature columns by kind, in token order: ``{"user": {"numeric": [...], "categorical":
+        [...]}, "item": {...}}`` (the ids, when used, are the last categorical column)."""
+        self._require_fitted()
+        return {
+            side: {"numeric": list(e.numeric), "categorical": list(e.categorical)}
+            for side, e in self._encoders.items()
+        }
+
     # --- scoring --------------------------------------------------------------------------------------------
 
     def _require_fitted(self) -> None:

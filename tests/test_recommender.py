@@ -200,6 +200,7 @@ def test_feature_kinds_are_inferred_and_overridable(tables) -> None:
     rec = Recommender("linear", progress=False).fit(
         interactions, users, items, categorical=["age"], user_features=["age", "taste"]
     )
+    assert rec.features["user"] == {"numeric": [], "categorical": ["age", "taste", "user_id"]}
     encoder = rec._encoders["user"]
     assert encoder.numeric == [] and encoder.categorical == ["age", "taste", "user_id"]
     assert rec._encoders["item"].numeric == ["year"] and rec._encoders["item"].categorical == [
