@@ -39,12 +39,13 @@ class NewUserExplorer(_Panel):
         features: Sequence[str] | None = None,
     ) -> None:
         self.rec, self.k = rec, k
-        encoder = rec._encoders["user"]
+        kinds = rec.features["user"]
         self.id_column = rec.schema["user_id"]
-        names = [c for c in encoder.feature_names if c != self.id_column] if features is None else features
+        columns = [*kinds["numeric"], *kinds["categorical"]]
+        names = [c for c in columns if c != self.id_column] if features is None else features
         self.controls: dict[str, widgets.Widget] = {}
         for name in names:
-            if name in encoder.numeric:
+            if name in kinds["numeric"]:
                 low, high = float(users[name].min()), float(users[name].max())
                 control = widgets.FloatSlider(
                     value=float(users[name].median()), min=low, max=high, description=name
