@@ -12,13 +12,16 @@ importing only the ones above it in this list (``tests/test_layers.py`` enforces
   :mod:`~ftmamba_lite.encoding` (tables to tensors). Knows no model.
 * Learn: :mod:`~ftmamba_lite.train`, :mod:`~ftmamba_lite.train_sequential`, :mod:`~ftmamba_lite.metrics`,
   :mod:`~ftmamba_lite.analysis`, :mod:`~ftmamba_lite.baselines`, :mod:`~ftmamba_lite.experiments`,
-  :mod:`~ftmamba_lite.timing`. Reports progress through callbacks, draws nothing.
+  :mod:`~ftmamba_lite.timing`, :mod:`~ftmamba_lite.losses`, :mod:`~ftmamba_lite.recommender`
+  (:class:`Recommender`: your own tables in, recommendations out). Reports progress through callbacks, draws
+  nothing.
 * Course, :mod:`ftmamba_lite.course` (setup, widgets, plots, exercises, links), and Face,
   :mod:`~ftmamba_lite.cli`, on top.
 """
 
 from .config import ModelConfig, TowerSpec
 from .mamba import MambaEmbedder, MambaLayer
+from .recommender import Recommender
 from .tokenizer import FeatureTokenizer
 from .towers import Tower, TwoTowerModel, build_two_tower, make_two_tower
 from .transformer import TransformerEmbedder
@@ -30,6 +33,7 @@ __all__ = [
     "MambaEmbedder",
     "MambaLayer",
     "ModelConfig",
+    "Recommender",
     "Tower",
     "TowerSpec",
     "TransformerEmbedder",

@@ -298,12 +298,119 @@ def build_parser() -> argparse.ArgumentParser:
         help="threads per run (default 1; results depend on it)",
     )
     rep.set_defaults(func=_reproduce)
+    _add_fit_parser(sub)
+    _add_recommend_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
+
+
+# --- ftmamba-lite fit / recommend: your own tables (ftmamba_lite.recommender, issue 21) ---------------------
+
+
+def _read_table(path: str | None, what: str) -> pd.DataFrame | None:
+    """A CSV or Parquet file (by its suffix) as a DataFrame; errors name the file and the option."""
+    if path is None:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise SystemExit(f"{what}: file {file} not found")
+    if file.suffix.lower() in (".parquet", ".pq"):
+        try:
+            return pd.read_parquet(file)
+        except ImportError as err:
+            raise SystemExit(f"{what}: reading Parquet ({file}) needs pyarrow: pip install pyarrow") from err
+    try:
+        return pd.read_csv(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise SystemExit(f"{what}: {file} is not a readable CSV file: {err}") from err
+
+
+def _columns(text: str | None) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+
+
+def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
+    from .recommender import EMBEDDERS
+
+    cmd = sub.add_parser("fit", help="fit a recommender on your own tables (CSV or Parquet)")
+    cmd.add_argument("--interactions", required=True, help="interactions file: user id, item id (, target)")
+    cmd.add_argument("--users", default=None, help="user table file (id + feature columns)")
+    cmd.add_argument("--items", default=None, help="item table file (id + feature columns)")
+    cmd.add_argument("--out", required=True, help="folder to save the fitted model in")
+    cmd.add_argument("--overwrite", action="store_true", help="replace a model saved in --out before")
+    cmd.add_argument("--embedder", choices=EMBEDDERS, default="mamba")
+    cmd.add_argument("--user-id", default="user_id", help="user id column (default user_id)")
+    cmd.add_argument("--item-id", default="item_id", help="item id column (default item_id)")
+    cmd.add_argument("--target", default=None, help="explicit target column (MSE on it); default: implicit")
+    cmd.add_argument("--loss", choices=("mse", "softmax"), default="mse")
+    cmd.add_argument("--epochs", type=int, default=1)
+    cmd.add_argument("--steps", type=int, default=None, help="training steps (overrides --epochs)")
+    cmd.add_argument("--batch-size", type=int, default=None)
+    cmd.add_argument("--lr", type=float, default=None)
+    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--numeric", default=None, help="comma-separated columns forced numeric")
+    cmd.add_argument("--categorical", default=None, help="comma-separated columns forced categorical")
+    cmd.add_argument("--validation", default=None, help="held-out interactions file: early stopping")
+    cmd.set_defaults(func=_fit)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .recommender import Recommender
+
+    interactions = _read_table(args.interactions, "--interactions")
+    options = {"epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
+    try:
+        rec = Recommender(args.embedder, loss=args.loss, seed=args.seed, **options)
+        rec.fit(
+            interactions,
+            _read_table(args.users, "--users"),
+            _read_table(args.items, "--items"),
+            user_id=args.user_id,
+            item_id=args.item_id,
+            target=args.target,
+            numeric=_columns(args.numeric),
+            categorical=_columns(args.categorical),
+            validation=_read_table(args.validation, "--validation"),
+        )
+        path = rec.save(args.out, overwrite=args.overwrite)
+    except (ValueError, TypeError, FileExistsError) as err:
+        raise SystemExit(f"ftmamba-lite fit: {err}") from err
+    print(f"fitted {rec!r} in {rec.history_.seconds:.1f} s; saved to {path}")
+    return 0
+
+
+def _add_recommend_parser(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser("recommend", help="recommend items with a model saved by `ftmamba-lite fit`")
+    cmd.add_argument("--model", required=True, help="folder written by `ftmamba-lite fit --out`")
+    cmd.add_argument("--users", required=True, help="file of user rows (features), or of known user ids only")
+    cmd.add_argument("-k", type=int, default=10, help="items per user (default 10)")
+    cmd.add_argument("--include-seen", action="store_true", help="do not exclude the users' training items")
+    cmd.add_argument("--out", default=None, help="CSV file to write (default: standard output)")
+    cmd.set_defaults(func=_recommend)
+
+
+def _recommend(args: argparse.Namespace) -> int:
+    from .recommender import Recommender
+
+    try:
+        rec = Recommender.load(args.model)
+        users = _read_table(args.users, "--users")
+        id_column = rec.schema["user_id"]
+        if list(users.columns) == [id_column]:  # known ids only: their stored features
+            users = users[id_column].tolist()
+        table = rec.recommend(users, k=args.k, exclude_seen=not args.include_seen)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        raise SystemExit(f"ftmamba-lite recommend: {err}") from err
+    if args.out is None:
+        table.to_csv(sys.stdout, index=False)
+    else:
+        table.to_csv(args.out, index=False)
+        print(f"wrote {len(table):,} recommendations to {args.out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import losses
 from .config import ModelConfig
 from .datasets.base import RecDataset
 from .encoding import TableEncoder
@@ -262,20 +263,13 @@ def _check_fit_inputs(enc: EncodedData, ks: Sequence[int], map_ks: Sequence[int]
             raise ValueError(f"EncodedData.{split} indexes rows outside 0..{n_rows - 1}")
 
 
-def _batch_culprits(enc: EncodedData, idx: Tensor, pred: Tensor | None, rows: Tensor | None) -> str:
+def _batch_culprits(enc: EncodedData, idx: Tensor, rows: Tensor | None) -> str:
     """The training triples of one batch that went non-finite, for the error message: the rows the towers
-    flagged, else those with a non-finite score, else the one with the largest numeric input (else score)."""
-    if rows is None:
-        rows = ~torch.isfinite(pred.detach()) if pred is not None else torch.zeros(len(idx), dtype=torch.bool)
-    if not rows.any():  # finite scores but an overflowing loss or gradient
+    flagged, else (finite outputs, an overflowing loss or gradient) the one with the largest numeric input."""
+    if rows is None or not rows.any():
         inputs = [enc.user_num[enc.train_user[idx]], enc.item_num[enc.train_item[idx]]]  # (b, k_num) each
         size = torch.cat([x.abs() for x in inputs], dim=1)  # (b, k_user + k_item)
-        if size.shape[1]:
-            size = size.amax(dim=1)
-        elif pred is not None:
-            size = pred.detach().abs()
-        else:
-            size = torch.zeros(len(idx))
+        size = size.amax(dim=1) if size.shape[1] else torch.zeros(len(idx))
         rows = torch.zeros(len(idx), dtype=torch.bool)
         rows[int(size.argmax())] = True
     positions = idx[rows].tolist()
@@ -321,8 +315,9 @@ def fit(
     map_ks: Sequence[int] = (),
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
+    loss: str = "mse",
 ) -> History:
-    """Train with MSE and Adam on the training triples (paper III); evaluate on the test users.
+    """Train with MSE (or ``loss``) and Adam on the training triples (paper III); evaluate on the test users.
 
     Args:
         model: a :class:`TwoTowerModel` built for this data (:func:`build_model`).
@@ -335,6 +330,8 @@ def fit(
         ks, map_ks: truncations for :func:`ftmamba_lite.metrics.evaluate`.
         callbacks: :class:`Callback` objects notified of every step and evaluation.
         progress: show a tqdm progress bar (notebook-aware).
+        loss: ``"mse"`` (paper) or ``"softmax"``, the in-batch sampled softmax with logQ correction (every
+            training triple is a positive pair); see :mod:`ftmamba_lite.losses` for which suits which data.
 
     Returns:
         a :class:`History`; the model is trained in place.
@@ -363,6 +360,14 @@ def fit(
     enc = data if isinstance(data, EncodedData) else encode(data)
     _check_fit_inputs(enc, ks, map_ks)
     n_train = len(enc.train_target)
+    if n_train == 0:
+        raise ValueError("the dataset has no training triples")
+    # --- the loss (ftmamba_lite.losses) ---
+    if loss not in losses.LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {sorted(losses.LOSSES)}")
+    loss_fn = losses.LOSSES[loss]
+    log_q = losses.item_log_frequency(enc.train_item, len(enc.item_cat)) if loss == "softmax" else None
+    # --- end of the loss ---
     batch_size = min(batch_size, n_train)
     generator = torch.Generator().manual_seed(seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -422,12 +427,15 @@ def fit(
                 order, cursor = torch.randperm(n_train, generator=generator), 0
             idx = order[cursor : cursor + batch_size]
             cursor += batch_size
-            pred = _pairs(model, enc, enc.train_user[idx], enc.train_item[idx])
-            loss = F.mse_loss(pred, enc.train_target[idx])
+            users, items = enc.train_user[idx], enc.train_item[idx]
+            loss = loss_fn(  # the batch's loss (the argument ``loss`` named it; loss_fn holds it now)
+                model, enc.user_num[users], enc.user_cat[users], enc.item_num[items], enc.item_cat[items],
+                items, enc.train_target[idx], log_q,
+            )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
             value = loss.item()
             if not math.isfinite(value):  # the current weights came from the previous update: undo it
-                raise stop_non_finite(step, "the loss", _batch_culprits(enc, idx, pred, None), step > 1)
+                raise stop_non_finite(step, "the loss", _batch_culprits(enc, idx, None), step > 1)
             loss.backward()
             # One sum per gradient is finite iff the gradient is (or its sum passes 3e38: as bad); a tenth of
             # torch.isfinite's cost here (paper Mamba towers: about 0.7 ms of a 350 ms step).
@@ -435,7 +443,7 @@ def fit(
             if sums and not math.isfinite(torch.stack(sums).sum().item()):  # the loss was finite: keep it
                 history.steps.append(step)
                 history.losses.append(value)
-                raise stop_non_finite(step, "a gradient", _batch_culprits(enc, idx, pred, None), False)
+                raise stop_non_finite(step, "a gradient", _batch_culprits(enc, idx, None), False)
             with torch.no_grad():
                 for saved, p in zip(before_step, trainable, strict=True):
                     saved.copy_(p)
@@ -456,7 +464,7 @@ def fit(
                 break
     except NonFiniteOutputError as err:  # from a step's forward pass (evaluate_now raises a plain ValueError)
         what = "the score" if err.side == "score" else f"the {err.side} tower's embedding"
-        raise stop_non_finite(step, what, _batch_culprits(enc, idx, None, err.rows), step > 1) from err
+        raise stop_non_finite(step, what, _batch_culprits(enc, idx, err.rows), step > 1) from err
     except BaseException as err:  # Ctrl-C, a failing callback or evaluation: the History is not lost
         err.history = history  # type: ignore[attr-defined]
         raise

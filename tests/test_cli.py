@@ -3,6 +3,8 @@ check of its values and output folder (made before any run starts)."""
 
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
 
@@ -100,9 +102,21 @@ def test_the_grid_is_one_sweep_of_every_row(no_runs) -> None:
 
 def test_reproduce_movielens_writes_its_table_and_zero_epochs_mean_zero(tmp_path, capsys) -> None:
     code = main(
-        ["reproduce", "movielens", "--model", "popularity", "--data", "synthetic", "--seeds", "2",
-         "--jobs", "1", "--out", str(tmp_path)]
-    )  # fmt: skip
+        [
+            "reproduce",
+            "movielens",
+            "--model",
+            "popularity",
+            "--data",
+            "synthetic",
+            "--seeds",
+            "2",
+            "--jobs",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "popularity" in out and "HR@10" in out
@@ -175,3 +189,98 @@ def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
     assert "4 run(s) were done before, 0 ran now" in capsys.readouterr().out
     again = pd.read_csv(tmp_path / "spotify_both_seeds.csv").drop(columns="seconds")
     pd.testing.assert_frame_equal(again, before)
+
+
+def _tables(folder) -> dict[str, str]:
+    """Tiny users / items / interactions CSVs: even users like items 0-3, odd users items 4-7."""
+    users = pd.DataFrame({"user_id": range(12), "age": [20 + u for u in range(12)], "side": ["a", "b"] * 6})
+    items = pd.DataFrame({"item_id": [f"i{j}" for j in range(8)], "kind": ["x"] * 4 + ["y"] * 4})
+    rows = [(u, f"i{j + 4 * (u % 2)}") for u in range(12) for j in range(3)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    paths = {}
+    for name, frame in (("users", users), ("items", items), ("interactions", inter)):
+        paths[name] = str(folder / f"{name}.csv")
+        frame.to_csv(paths[name], index=False)
+    return paths
+
+
+def test_cli_fit_then_recommend_for_known_and_new_users(tmp_path, capsys) -> None:
+    paths = _tables(tmp_path)
+    model = tmp_path / "model"
+    fit_args = [
+        "fit",
+        "--interactions",
+        paths["interactions"],
+        "--users",
+        paths["users"],
+        "--items",
+        paths["items"],
+        "--out",
+        str(model),
+        "--embedder",
+        "mlp",
+        "--epochs",
+        "3",
+    ]
+    assert main(fit_args) == 0
+    assert "saved to" in capsys.readouterr().out and (model / "recommender.json").is_file()
+    with pytest.raises(SystemExit, match="overwrite=True"):  # an existing model is not replaced silently
+        main(fit_args)
+    pd.DataFrame({"user_id": [0, 1]}).to_csv(tmp_path / "known.csv", index=False)
+    out = tmp_path / "recs.csv"
+    assert (
+        main(
+            [
+                "recommend",
+                "--model",
+                str(model),
+                "--users",
+                str(tmp_path / "known.csv"),
+                "-k",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    recs = pd.read_csv(out)
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "score"] and len(recs) == 8
+    assert not set(recs.loc[recs["user_id"] == 0, "item_id"]) & {"i0", "i1", "i2"}  # seen items excluded
+    new = pd.DataFrame({"user_id": [99], "age": [50], "side": ["never seen"]})
+    new.to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert main(["recommend", "--model", str(model), "--users", str(tmp_path / "new.csv"), "-k", "2"]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(printed["user_id"]) == [99, 99] and list(printed["rank"]) == [1, 2]
+
+
+def test_cli_fit_and_recommend_errors_name_the_file_and_column(tmp_path) -> None:
+    paths = _tables(tmp_path)
+    with pytest.raises(SystemExit, match=r"--users: file .*nope\.csv not found"):
+        main(
+            [
+                "fit",
+                "--interactions",
+                paths["interactions"],
+                "--users",
+                str(tmp_path / "nope.csv"),
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+    with pytest.raises(SystemExit, match="interactions table has no column 'customer'"):
+        main(
+            [
+                "fit",
+                "--interactions",
+                paths["interactions"],
+                "--user-id",
+                "customer",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+    with pytest.raises(SystemExit, match=r"recommender\.json not found"):
+        main(["recommend", "--model", str(tmp_path), "--users", paths["users"]])
+    assert not (tmp_path / "m").exists()  # a failed fit leaves nothing behind

@@ -33,6 +33,7 @@ __all__ = [
     "Solution",
     "check_attention_growth",
     "check_cls_index",
+    "check_new_user_id_code",
     "check_combine",
     "check_constant_score_mse",
     "check_dot_score",
@@ -47,6 +48,7 @@ __all__ = [
     "check_ndcg_at_rank",
     "check_over_under_count",
     "check_precision_ceiling",
+    "check_recommend_rows_left",
     "check_relevant_per_user",
     "check_scan_rounds",
     "check_ssm_state_size",
@@ -728,3 +730,42 @@ def solution(exercise: str) -> object:
     if entry.checker is not None:
         print(f"Answer: {answer!r} (accepted by exercises.{entry.checker})")
     return answer
+
+
+# Notebook 00: quick start -----------------------------------------------------------------------------------
+
+
+def check_recommend_rows_left(answer: object) -> bool:
+    """A user has interacted with all but 4 items of the catalogue: how many rows does
+    ``recommend([user], k=10)`` return (``exclude_seen=True``)?"""
+    import pandas as pd
+
+    from ..recommender import Recommender
+
+    items = pd.DataFrame({"item_id": range(14)})
+    seen = pd.DataFrame({"user_id": ["a"] * 10 + ["b"], "item_id": [*range(10), 0]})
+    rec = Recommender("popularity", progress=False).fit(seen, items=items)
+    expected = len(rec.recommend(["a"], k=10))
+    return _check_number(
+        answer,
+        expected,
+        f"{expected}: the items the user interacted with are left out, and only {expected} are left.",
+        "exclude_seen removes the user's training items before the top k are taken.",
+    )
+
+
+def check_new_user_id_code(answer: object) -> bool:
+    """The user-id column was fitted on the 943 MovieLens users (codes 0..942). Which code does the id of a
+    brand-new user get?"""
+    import pandas as pd
+
+    from ..encoding import TableEncoder
+
+    encoder = TableEncoder(categorical=["user_id"]).fit(pd.DataFrame({"user_id": range(1, 944)}))
+    expected = int(encoder.transform(pd.DataFrame({"user_id": [10_000]}))[1][0, 0])
+    return _check_number(
+        answer,
+        expected,
+        f"{expected} = K_j: the reserved 'unknown' row, the last of the id's lookup table (K_j + 1 rows).",
+        "an unseen category maps to index K_j, one past the known codes 0..K_j - 1.",
+    )

@@ -542,3 +542,50 @@ def synthetic_sequences(
         source=f"synthetic (seed={seed})",
         info={"topic": topic_of, "successor": successor[1:], "p_follow": p_follow, "p_topic": p_topic},
     )
+
+
+def load_movielens_tables(
+    source: str | os.PathLike = "recbole", cache_dir: str | os.PathLike | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """MovieLens-100K as three plain tables, for :class:`ftmamba_lite.recommender.Recommender`.
+
+    Args:
+        source: ``"recbole"`` (RecBole 1.2.1's atomic files, see :func:`recbole_ml100k_dir`), ``"ml-100k"``
+            (the GroupLens zip) or a folder in either layout.
+        cache_dir: download cache root.
+
+    Returns:
+        ``interactions`` (user_id, item_id, rating, timestamp; 100,000 rows), ``users`` (user_id, age,
+        gender, occupation, zip_code; 943 rows) and ``items`` (item_id, title, release_year, and one 0/1
+        column per genre, ``genre_Action`` ...; 1,682 rows). Ids are integers. A missing release year
+        (one movie in ML-100K) is filled with the median year, so the column stays numeric.
+    """
+    if source == "recbole":
+        folder = recbole_ml100k_dir(cache_dir)
+    elif source == "ml-100k":
+        base, _, filename = GROUPLENS_URLS["ml-100k"].rpartition("/")
+        folder = _extract(fetch(base, filename, cache_dir=cache_dir), cache_dir_for("ml-100k", cache_dir))
+    else:
+        folder = Path(source)
+    if (folder / "u.data").is_file():
+        _, frame, users, items = read_grouplens(folder)
+        genres = items[list(_GENRES_100K)].astype(np.int64).add_prefix("genre_")
+        year = pd.to_datetime(items["release_date"], format="%d-%b-%Y", errors="coerce").dt.year
+        items = pd.concat([items[["item_id", "title"]], year.rename("release_year"), genres], axis=1)
+    else:
+        _, frame, users, items = read_atomic(folder)
+        if users is None or items is None:
+            raise FileNotFoundError(f"{folder} lacks the user or item table (ml-100k.user, ml-100k.item)")
+        classes = items["class"].str.split()
+        names = sorted({g for row in classes for g in row})
+        genres = pd.DataFrame({f"genre_{g}": classes.map(lambda row, g=g: int(g in row)) for g in names})
+        year = pd.to_numeric(items["release_year"], errors="coerce")
+        items = pd.concat([items[["item_id", "title"]], year.rename("release_year"), genres], axis=1)
+    users = users[["user_id", "age", "gender", "occupation", "zip_code"]].copy()
+    users["user_id"] = users["user_id"].astype(np.int64)
+    users["age"] = pd.to_numeric(users["age"]).astype(np.int64)
+    items["item_id"] = items["item_id"].astype(np.int64)
+    items["release_year"] = items["release_year"].fillna(items["release_year"].median()).astype(np.float64)
+    frame = frame[["user_id", "item_id", "rating", "timestamp"]].copy()
+    frame["rating"] = pd.to_numeric(frame["rating"]).astype(np.float64)
+    return frame.reset_index(drop=True), users.reset_index(drop=True), items.reset_index(drop=True)

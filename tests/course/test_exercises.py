@@ -35,6 +35,8 @@ RIGHT_AND_WRONG = {
     "check_map_example": (0.833, 0.5),
     "check_relevant_per_user": (4, 1),
     "check_mismatch_share": (0.84, 0.1),
+    "check_recommend_rows_left": (4, 10),
+    "check_new_user_id_code": (943, 942),
 }
 """A right answer given to the precision each question asks for, and a plausible wrong one."""
 

@@ -214,3 +214,21 @@ def test_recbole_ml100k_is_the_real_dataset(ml100k: SequenceDataset) -> None:
     assert ml100k.lengths().min() >= 20  # every ML-100K user rated at least 20 movies
     assert ml100k.titles([1])[0] == "Toy Story"
     assert "RecBole 1.2.1" in ml100k.source
+
+
+def test_movielens_tables_are_the_real_user_and_item_tables(ml100k: SequenceDataset) -> None:
+    """RecBole's wheel ships ml-100k.user and ml-100k.item: age, gender, occupation; release year, genres."""
+    from ftmamba_lite.datasets.movielens import load_movielens_tables
+
+    interactions, users, items = load_movielens_tables("recbole")
+    assert interactions.shape == (100_000, 4) and users.shape[0] == 943 and items.shape[0] == 1682
+    assert list(users.columns) == ["user_id", "age", "gender", "occupation", "zip_code"]
+    assert users["age"].between(7, 73).all() and set(users["gender"]) == {"F", "M"}
+    genres = [c for c in items.columns if c.startswith("genre_")]
+    assert len(genres) == 19 and items[genres].isin([0, 1]).all().all()
+    toy_story = items.loc[items["item_id"] == 1].iloc[0]
+    assert toy_story["title"] == "Toy Story" and toy_story["release_year"] == 1995
+    assert toy_story[["genre_Animation", "genre_Children's", "genre_Comedy"]].sum() == 3
+    assert items["release_year"].notna().all() and interactions["rating"].between(1, 5).all()
+    assert interactions["user_id"].isin(users["user_id"]).all()
+    assert interactions["item_id"].isin(items["item_id"]).all()

@@ -1,0 +1,409 @@
+"""Recommender (ftmamba_lite.recommender): your own DataFrames in, recommendations out, saved and loaded."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ftmamba_lite import Recommender, recommender
+from ftmamba_lite.metrics import evaluate, top_k
+
+FAST = {"progress": False, "lr": 1e-2, "epochs": 12}  # tiny tables: a large step, a few epochs
+TINY = {"d_model": 8, "n_layers": 1}  # the smallest Mamba / Transformer towers
+
+
+@pytest.fixture(scope="module")
+def tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """40 users, 16 items; a user's taste (rock / jazz) decides the genre of the 5 items they chose."""
+    rng = np.random.default_rng(0)
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{j}" for j in range(40)],
+            "age": rng.integers(18, 70, 40),
+            "taste": np.where(np.arange(40) % 2 == 0, "rock", "jazz"),
+            "plan": rng.choice(["free", "paid"], 40),
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "item_id": np.arange(100, 116),
+            "genre": np.where(np.arange(16) < 8, "rock", "jazz"),
+            "year": rng.integers(1960, 2020, 16).astype(float),
+        }
+    )
+    rows = []
+    for _, user in users.iterrows():
+        pool = items.loc[items["genre"] == user["taste"], "item_id"].to_numpy()
+        for item in rng.choice(pool, 5, replace=False):
+            rows.append((user["user_id"], item, float(rng.integers(3, 6))))
+    interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "rating"])
+    return interactions, users, items
+
+
+@pytest.fixture(scope="module")
+def fitted(tables) -> Recommender:
+    interactions, users, items = tables
+    return Recommender("mlp", seed=0, **FAST).fit(interactions, users, items)
+
+
+def genre_share(rec: Recommender, frame: pd.DataFrame, items: pd.DataFrame, genre: str) -> float:
+    return float((items.set_index("item_id").loc[frame["item_id"], "genre"] == genre).mean())
+
+
+def test_recommend_known_users_returns_k_unseen_items_best_first(fitted, tables) -> None:
+    interactions, users, items = tables
+    out = fitted.recommend(["u0", "u1"], k=5)
+    assert list(out.columns) == ["user_id", "rank", "item_id", "score"]
+    assert list(out["user_id"]) == ["u0"] * 5 + ["u1"] * 5 and list(out["rank"]) == [1, 2, 3, 4, 5] * 2
+    for user, group in out.groupby("user_id"):
+        assert group["score"].is_monotonic_decreasing
+        seen = set(interactions.loc[interactions["user_id"] == user, "item_id"])
+        assert not seen & set(group["item_id"])  # exclude_seen: nothing the user interacted with
+    # the model learned the taste: the 3 rock items u0 has not seen come first
+    assert genre_share(fitted, out[out["user_id"] == "u0"].head(3), items, "rock") == 1.0
+    everything = fitted.recommend(["u0"], k=16, exclude_seen=False)
+    assert len(everything) == 16 and set(everything["item_id"]) == set(items["item_id"])
+
+
+def test_recommend_is_the_reference_ranking_in_any_batch_size(fitted, tables, monkeypatch) -> None:
+    """The batched, masked top-k against the whole score matrix of TwoTowerModel.score_all, ranked by
+    metrics.top_k; a tiny score budget (one user per batch) changes nothing."""
+    interactions, users, items = tables
+    ids = list(users["user_id"][:7])
+    model = fitted.model_
+    rows = [fitted._index["user"].get_loc(u) for u in ids]
+    scores = model.score_all(
+        fitted._user_num[rows], fitted._user_cat[rows], fitted._item_num, fitted._item_cat
+    )
+    for r, user in enumerate(ids):
+        seen = interactions.loc[interactions["user_id"] == user, "item_id"]
+        scores[r, np.flatnonzero(items["item_id"].isin(seen))] = -torch.inf
+    best = top_k(scores, 4)
+    expected = pd.DataFrame(
+        {
+            "user_id": np.repeat(ids, 4),
+            "rank": np.tile(np.arange(1, 5), 7),
+            "item_id": items["item_id"].to_numpy()[best.reshape(-1)],
+            "score": np.take_along_axis(scores.numpy(), best, 1).reshape(-1).astype(np.float64),
+        }
+    )
+    pd.testing.assert_frame_equal(fitted.recommend(ids, k=4), expected)
+    monkeypatch.setattr(recommender, "SCORE_BUDGET", 1)
+    pd.testing.assert_frame_equal(fitted.recommend(ids, k=4), expected)
+    monkeypatch.setattr(recommender, "ROWS_PER_PASS", 3)  # item embeddings in passes of 3 rows
+    chunked = copy.copy(fitted)
+    chunked._item_emb = chunked._item_embeddings()
+    torch.testing.assert_close(chunked._item_emb, fitted._item_emb)
+    chunked_out = chunked.recommend(ids, k=4)
+    assert list(chunked_out["item_id"]) == list(expected["item_id"])
+    np.testing.assert_allclose(chunked_out["score"], expected["score"], rtol=1e-6)
+
+
+def test_new_users_with_unseen_categories_fall_back_to_their_features(fitted, tables) -> None:
+    _, _, items = tables
+    new = pd.DataFrame(
+        {"user_id": ["n1", "n2"], "age": [30, 45], "taste": ["jazz", "rock"], "plan": ["trial", "free"]}
+    )  # "trial" and both ids were never seen
+    out = fitted.recommend(new, k=4)
+    assert list(out["user_id"]) == ["n1"] * 4 + ["n2"] * 4
+    assert genre_share(fitted, out[out["user_id"] == "n1"], items, "jazz") == 1.0
+    assert genre_share(fitted, out[out["user_id"] == "n2"], items, "rock") == 1.0
+    no_ids = fitted.recommend(new.drop(columns="user_id").set_index(pd.Index([7, 8])), k=2)
+    assert list(no_ids["user_id"]) == [7, 7, 8, 8]  # without an id column the frame's index names the users
+    # a known id given as a row: its training items are excluded, its row's features are used
+    known = fitted.recommend(
+        pd.DataFrame({"user_id": ["u0"], "age": [30], "taste": ["rock"], "plan": ["free"]}), k=16
+    )
+    assert not set(known["item_id"]) & set(fitted._ids["item"][fitted._seen_items(0)])
+    assert len(known) == 11  # 16 items, 5 seen
+
+
+def test_a_user_who_has_seen_almost_everything_gets_fewer_rows(tables) -> None:
+    interactions, users, items = tables
+    greedy = pd.DataFrame({"user_id": "u0", "item_id": items["item_id"][:14]})
+    rec = Recommender("popularity", progress=False).fit(pd.concat([interactions, greedy]), users, items)
+    out = rec.recommend(["u0", "u1"], k=5)
+    assert (out["user_id"] == "u0").sum() == 2 and (out["user_id"] == "u1").sum() == 5
+
+
+def test_popularity_ranks_by_interaction_count(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("popularity", progress=False).fit(interactions, users, items)
+    counts = interactions["item_id"].value_counts()
+    new = pd.DataFrame({"user_id": ["x"], "age": [20], "taste": ["rock"], "plan": ["free"]})
+    out = rec.recommend(new, k=16)
+    assert list(counts.loc[out["item_id"]]) == sorted(counts, reverse=True)
+
+
+@pytest.mark.parametrize("embedder", ["mamba", "transformer", "linear"])
+def test_every_embedder_fits_and_recommends(tables, embedder: str) -> None:
+    interactions, users, items = tables
+    options = TINY if embedder in ("mamba", "transformer") else {}
+    rec = Recommender(embedder, progress=False, epochs=1, **options).fit(interactions, users, items)
+    assert rec.model_.config.kind == embedder
+    if embedder == "mamba":
+        assert rec.model_.config.n_layers == 1 and rec.model_.config.d_model == 8
+    out = rec.recommend(["u3"], k=3)
+    assert len(out) == 3 and np.isfinite(out["score"]).all()
+
+
+def test_the_paper_presets_are_the_default(tables) -> None:
+    rec = Recommender("mamba")
+    assert (rec.options["d_model"], rec.options["batch_size"], rec.options["lr"]) == (128, 32, 1e-4)
+    assert rec.options["loss"] == "mse" and rec.options["n_negatives"] == 1
+
+
+def test_explicit_targets_train_with_mse_on_them(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("mlp", seed=0, **FAST).fit(interactions, users, items, target="rating")
+    history = rec.history_
+    assert np.mean(history.losses[-10:]) < 0.5 * np.mean(history.losses[:10])
+    # implicit feedback samples negatives (twice the triples); explicit trains on the rows as they are
+    implicit = Recommender("mlp", seed=0, **FAST).fit(interactions, users, items)
+    assert len(history.steps) == 12 * math.ceil(200 / 32)
+    assert len(implicit.history_.steps) == 12 * math.ceil(400 / 32)
+
+
+def test_softmax_loss_trains_on_positives_and_learns_the_taste(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("mlp", loss="softmax", batch_size=32, seed=0, **FAST).fit(interactions, users, items)
+    assert rec.options["loss"] == "softmax"
+    out = rec.recommend(["u0", "u1"], k=3)
+    assert genre_share(rec, out[out["user_id"] == "u0"], items, "rock") == 1.0
+    assert genre_share(rec, out[out["user_id"] == "u1"], items, "jazz") == 1.0
+
+
+def test_negatives_are_never_items_the_user_interacted_with() -> None:
+    rng = np.random.default_rng(0)
+    seen = np.array([0 * 5 + 1, 0 * 5 + 2, 1 * 5 + 0, 1 * 5 + 1, 1 * 5 + 2, 1 * 5 + 3])  # user 1 left item 4
+    users = np.repeat([0, 1], 500)
+    negatives = recommender._sample_negatives(users, seen, 5, rng)
+    assert not np.isin(users * 5 + negatives, seen).any()
+    assert set(negatives[users == 1]) == {4} and set(negatives[users == 0]) == {0, 3, 4}
+
+
+def test_same_seed_same_recommendations(tables) -> None:
+    interactions, users, items = tables
+    a = Recommender("mlp", seed=3, **FAST).fit(interactions, users, items).recommend(["u5"], k=5)
+    b = Recommender("mlp", seed=3, **FAST).fit(interactions, users, items).recommend(["u5"], k=5)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_feature_kinds_are_inferred_and_overridable(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("linear", progress=False).fit(
+        interactions, users, items, categorical=["age"], user_features=["age", "taste"]
+    )
+    assert rec.features["user"] == {"numeric": [], "categorical": ["age", "taste", "user_id"]}
+    encoder = rec._encoders["user"]
+    assert encoder.numeric == [] and encoder.categorical == ["age", "taste", "user_id"]
+    assert rec._encoders["item"].numeric == ["year"] and rec._encoders["item"].categorical == [
+        "genre",
+        "item_id",
+    ]
+    no_ids = Recommender("linear", progress=False, use_ids=False).fit(interactions, users, items)
+    assert no_ids._encoders["user"].categorical == ["taste", "plan"]
+    with pytest.raises(ValueError, match="both numeric and categorical"):
+        Recommender("linear").fit(interactions, users, items, numeric=["age"], categorical=["age"])
+    with pytest.raises(ValueError, match=r"'colour'"):
+        Recommender("linear").fit(interactions, users, items, categorical=["colour"])
+
+
+def test_ids_alone_are_features_when_no_tables_are_given(tables) -> None:
+    interactions, _, _ = tables
+    rec = Recommender("mlp", **FAST).fit(interactions)
+    assert (
+        rec._encoders["user"].categorical == ["user_id"] and rec.n_items == interactions["item_id"].nunique()
+    )
+    assert len(rec.recommend(["u2"], k=3)) == 3
+    with pytest.raises(ValueError, match="no users table and use_ids=False"):
+        Recommender("mlp", use_ids=False).fit(interactions)
+
+
+def test_validation_stops_early_and_keeps_the_best_weights(tables) -> None:
+    interactions, users, items = tables
+    held = interactions.groupby("user_id").tail(1)
+    train = interactions.drop(held.index)
+    rec = Recommender("mlp", seed=0, eval_every=5, patience=2, metric="HR@5", **{**FAST, "epochs": 40})
+    rec.fit(train, users, items, validation=held)
+    frame = rec.validation_
+    assert list(frame["step"]) == sorted(frame["step"]) and "HR@5" in frame and "NDCG@10" in frame
+    assert rec.evaluate(held, k=5)["HR@5"] == pytest.approx(frame["HR@5"].max())
+    assert rec.history_.stopped_early == (len(rec.history_.steps) < 40 * 13)
+
+
+def test_evaluate_is_the_package_metric_on_the_masked_score_matrix(fitted, tables) -> None:
+    interactions, users, items = tables
+    held = pd.DataFrame({"user_id": ["u0", "u0", "u1", "u4"], "item_id": [100, 101, 115, 103]})
+    held = held[
+        ~held.set_index(["user_id", "item_id"]).index.isin(
+            interactions.set_index(["user_id", "item_id"]).index
+        )
+    ]
+    ids = list(pd.unique(held["user_id"]))
+    rows = [fitted._index["user"].get_loc(u) for u in ids]
+    scores = fitted.model_.score_all(
+        fitted._user_num[rows], fitted._user_cat[rows], fitted._item_num, fitted._item_cat
+    )
+    relevant = np.zeros(scores.shape, dtype=bool)
+    for r, user in enumerate(ids):
+        seen = interactions.loc[interactions["user_id"] == user, "item_id"]
+        scores[r, np.flatnonzero(items["item_id"].isin(seen))] = -torch.inf
+        relevant[r] = items["item_id"].isin(held.loc[held["user_id"] == user, "item_id"]).to_numpy()
+    expected = evaluate(scores, relevant, ks=(1, 5), ndcg_ks=(1, 5))
+    assert fitted.evaluate(held, k=(1, 5)) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="k=20 is out of range.*catalogue size 16"):
+        fitted.evaluate(held, k=20)
+
+
+@pytest.mark.parametrize("embedder", ["mlp", "popularity", "mamba"])
+def test_save_and_load_give_bit_identical_recommendations(tables, tmp_path, embedder: str) -> None:
+    interactions, users, items = tables
+    options = TINY if embedder == "mamba" else {}
+    held = interactions.groupby("user_id").tail(1)
+    rec = Recommender(embedder, seed=1, progress=False, epochs=2, **options)
+    rec.fit(interactions.drop(held.index), users, items)
+    new = pd.DataFrame({"user_id": ["n1"], "age": [33], "taste": ["jazz"], "plan": ["gold"]})
+    before = (rec.recommend(["u0", "u7"], k=6), rec.recommend(new, k=6), rec.evaluate(held))
+    rec.save(tmp_path / "model")
+    loaded = Recommender.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(loaded.recommend(["u0", "u7"], k=6), before[0], check_exact=True)
+    pd.testing.assert_frame_equal(loaded.recommend(new, k=6), before[1], check_exact=True)
+    assert loaded.evaluate(held) == before[2]
+    config = json.loads((tmp_path / "model" / "recommender.json").read_text())
+    assert {"torch", "ftmamba_lite", "numpy", "pandas"} <= set(config["versions"])
+    assert config["options"]["embedder"] == embedder and config["schema"]["user_id"] == "user_id"
+
+
+def test_save_never_overwrites_what_is_not_a_saved_model(fitted, tmp_path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        fitted.save(folder)
+    with pytest.raises(FileExistsError, match="not a saved recommender"):
+        fitted.save(folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "keep me"
+    fitted.save(tmp_path / "model")
+    fitted.save(tmp_path / "model", overwrite=True)  # replacing a saved model is allowed
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["recommender.json", "weights.pt"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_load_checks_the_files_and_names_them(fitted, tmp_path) -> None:
+    path = fitted.save(tmp_path / "model")
+    weights = path / "weights.pt"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"weights\.pt does not match its checksum"):
+        Recommender.load(path)
+    (path / "recommender.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"recommender\.json is not valid JSON"):
+        Recommender.load(path)
+    (path / "recommender.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"recommender\.json not found"):
+        Recommender.load(path)
+
+
+def test_bad_tables_get_errors_that_name_the_column_and_value(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("mlp", progress=False)
+    with pytest.raises(ValueError, match="interactions table has no column 'user_id'"):
+        rec.fit(interactions.rename(columns={"user_id": "uid"}), users, items)
+    with pytest.raises(ValueError, match="items table has no column 'item_id'"):
+        rec.fit(interactions, users, items.rename(columns={"item_id": "sku"}))
+    stranger = pd.concat(
+        [interactions, pd.DataFrame({"user_id": ["ghost"], "item_id": [100], "rating": [1.0]})]
+    )
+    with pytest.raises(ValueError, match=r"interactions' 'user_id' value\(s\) \['ghost'\].*users table"):
+        rec.fit(stranger, users, items)
+    with pytest.raises(ValueError, match="the users table is empty"):
+        rec.fit(interactions, users.iloc[:0], items)
+    with pytest.raises(ValueError, match="the interactions table is empty"):
+        rec.fit(interactions.iloc[:0], users, items)
+    with pytest.raises(ValueError, match="lists 'user_id' value 'u0' more than once"):
+        rec.fit(interactions, pd.concat([users, users.head(1)]), items)
+    with pytest.raises(ValueError, match="column 'item_id' of the interactions table is missing a value"):
+        rec.fit(
+            interactions.assign(item_id=interactions["item_id"].where(interactions.index != 3)), users, items
+        )
+    with pytest.raises(ValueError, match="column 'rating' of the interactions table is missing a value"):
+        rec.fit(interactions.assign(rating=np.nan), users, items, target="rating")
+    with pytest.raises(ValueError, match="target column 'rating' holds 1 infinite"):
+        rec.fit(
+            interactions.assign(rating=interactions["rating"].where(interactions.index != 3, np.inf)),
+            users,
+            items,
+            target="rating",
+        )
+    with pytest.raises(TypeError, match="interactions must be a pandas DataFrame"):
+        rec.fit(interactions.to_numpy(), users, items)
+    with pytest.raises(ValueError, match="unknown embedder 'gru'"):
+        Recommender("gru")
+    with pytest.raises(ValueError, match="metric must look like"):
+        Recommender("mlp", metric="AUC")
+    with pytest.raises(RuntimeError, match="not fitted"):
+        rec.recommend(["u0"])
+
+
+def test_bad_recommend_calls_name_the_value(fitted, tables) -> None:
+    with pytest.raises(ValueError, match="k=17 is out of range.*catalogue size 16"):
+        fitted.recommend(["u0"], k=17)
+    with pytest.raises(ValueError, match=r"'user_id' value\(s\) \['nobody'\] are not among the 40 users"):
+        fitted.recommend(["u0", "nobody"])
+    with pytest.raises(ValueError, match=r"lacks the feature column\(s\) \['taste'\]"):
+        fitted.recommend(pd.DataFrame({"user_id": ["n"], "age": [3], "plan": ["free"]}))
+    with pytest.raises(ValueError, match="numeric column 'age'"):
+        fitted.recommend(
+            pd.DataFrame({"user_id": ["n"], "age": ["old"], "taste": ["rock"], "plan": ["free"]})
+        )
+    with pytest.raises(TypeError, match="list of known 'user_id' values"):
+        fitted.recommend("u0")
+
+
+def test_known_ids_keep_their_type_and_wrong_types_are_named(tables) -> None:
+    interactions, users, items = tables
+    numbered = users.assign(user_id=range(40))
+    inter = interactions.assign(user_id=interactions["user_id"].str[1:].astype(int))
+    rec = Recommender("popularity", progress=False).fit(inter, numbered, items)
+    out = rec.recommend([np.int64(3), 4], k=2)
+    assert out["user_id"].dtype == np.int64 and list(out["user_id"]) == [3, 3, 4, 4]
+    with pytest.raises(ValueError, match=r"\['3'\] are not among the 40 users"):
+        rec.recommend(["3"])
+    with pytest.raises(ValueError, match="steps must be a whole number >= 1, got 0"):
+        Recommender("mlp", steps=0)
+    with pytest.raises(ValueError, match="metric='NDCG@20' ranks more items than the catalogue's 16"):
+        Recommender("mlp", metric="NDCG@20").fit(inter.iloc[10:], numbered, items, validation=inter.iloc[:10])
+
+
+def test_a_failed_refit_leaves_the_fitted_recommender_as_it_was(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("mlp", seed=0, **FAST).fit(interactions, users, items)
+    before = rec.recommend(["u0", "u1"], k=5)
+    model = rec.model_
+    with pytest.raises(ValueError, match="users table has no column 'user_id'"):
+        rec.fit(interactions, users.rename(columns={"user_id": "uid"}), items)
+    with pytest.raises(ValueError, match="every row of validation was already seen"):
+        rec.fit(interactions.iloc[::2], users, items, validation=interactions.iloc[::2])
+    assert rec.model_ is model
+    pd.testing.assert_frame_equal(rec.recommend(["u0", "u1"], k=5), before)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_top_k_fast_is_the_stable_sort_of_metrics_top_k(k: int) -> None:
+    torch.manual_seed(0)
+    scores = torch.randn(50, 40)
+    ties = torch.round(torch.randn(50, 40) * 2) / 2  # many equal scores
+    masked = scores.clone()
+    masked[:, :35] = -torch.inf  # fewer than k finite items in some rows (k = 10): the fallback
+    for matrix in (scores, ties, masked, torch.zeros(3, 40)):
+        np.testing.assert_array_equal(recommender.top_k_fast(matrix, k), top_k(matrix, k))
+    with pytest.raises(ValueError, match="NaN"):
+        recommender.top_k_fast(torch.full((2, 5), torch.nan), 2)
