@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import math
 import os
@@ -163,13 +164,14 @@ def _embedder(name: str) -> Any:
 
         return Mamba(MambaConfig(d_model=128, n_layers=4, d_state=16, expand_factor=2, d_conv=16))
     from ftmamba_lite import mamba
-    from ftmamba_lite.ops import mamba_inner
     from ftmamba_lite.ops.conv import causal_conv1d_ref
     from ftmamba_lite.ops.ssm import selective_scan_parallel
 
     if name == "mamba-before":  # what the package ran before the fused kernels: parallel scan, grouped conv1d
+        # the module, not the function of the same name that ftmamba_lite.ops exports
+        inner = importlib.import_module("ftmamba_lite.ops.mamba_inner")
         mamba.mamba_inner = functools.partial(  # type: ignore[assignment]
-            mamba_inner._composite, conv=causal_conv1d_ref, scan=selective_scan_parallel
+            inner._composite, conv=causal_conv1d_ref, scan=selective_scan_parallel
         )
     torch.manual_seed(0)
     return mamba.MambaEmbedder.paper()
