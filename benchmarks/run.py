@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import math
 import os
@@ -65,24 +66,25 @@ def _peak_rss_mb() -> float:
 
 
 def _time_repeats(step: Callable[[], None], min_reps: int, budget_s: float) -> dict[str, Any]:
-    """Wall-clock and process CPU seconds of each timed repetition, after one warm-up call. A warm-up slower
-    than the budget is the only measurement (long configurations would otherwise run for many minutes)."""
+    """Wall-clock and process CPU seconds of each timed repetition, after one untimed warm-up call (it
+    compiles the numba kernels on an empty cache and fills PyTorch's allocator): compile and warm-up are never
+    timed. A configuration whose warm-up took longer than the budget is timed once more only (long
+    configurations would otherwise run for many minutes)."""
     t0, c0 = time.perf_counter(), time.process_time()
     step()
     warmup, warmup_cpu = time.perf_counter() - t0, time.process_time() - c0
-    if warmup > budget_s:
-        return {"times": [warmup], "cpu_times": [warmup_cpu], "warmup_s": warmup}
     times: list[float] = []
     cpu_times: list[float] = []
+    reps = 1 if warmup > budget_s else min_reps
     start = time.perf_counter()
-    while len(times) < min_reps or (time.perf_counter() - start < budget_s and len(times) < 20):
+    while len(times) < reps or (time.perf_counter() - start < budget_s and len(times) < 20):
         t0, c0 = time.perf_counter(), time.process_time()
         step()
         times.append(time.perf_counter() - t0)
         cpu_times.append(time.process_time() - c0)
-        if time.perf_counter() - start > budget_s and len(times) >= 2:
+        if time.perf_counter() - start > budget_s and len(times) >= reps:
             break
-    return {"times": times, "cpu_times": cpu_times, "warmup_s": warmup}
+    return {"times": times, "cpu_times": cpu_times, "warmup_s": warmup, "warmup_cpu_s": warmup_cpu}
 
 
 def _scan_inputs(b: int, d: int, l: int, n: int) -> list[Any]:
@@ -162,13 +164,14 @@ def _embedder(name: str) -> Any:
 
         return Mamba(MambaConfig(d_model=128, n_layers=4, d_state=16, expand_factor=2, d_conv=16))
     from ftmamba_lite import mamba
-    from ftmamba_lite.ops import mamba_inner
     from ftmamba_lite.ops.conv import causal_conv1d_ref
     from ftmamba_lite.ops.ssm import selective_scan_parallel
 
     if name == "mamba-before":  # what the package ran before the fused kernels: parallel scan, grouped conv1d
+        # the module, not the function of the same name that ftmamba_lite.ops exports
+        inner = importlib.import_module("ftmamba_lite.ops.mamba_inner")
         mamba.mamba_inner = functools.partial(  # type: ignore[assignment]
-            mamba_inner._composite, conv=causal_conv1d_ref, scan=selective_scan_parallel
+            inner._composite, conv=causal_conv1d_ref, scan=selective_scan_parallel
         )
     torch.manual_seed(0)
     return mamba.MambaEmbedder.paper()
@@ -205,25 +208,25 @@ def worker_spotify(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def worker_jit(spec: dict[str, Any]) -> dict[str, Any]:
-    """Section j: time of the first and second forward + backward (scan and convolution, float32)."""
+    """Section j: the first and second forward + backward of the paper's Mamba embedder on (32, 21, 128)
+    tokens (float32) in a fresh process: the first compiles the kernels unless numba's cache has them."""
     import torch
 
-    from ftmamba_lite.ops.conv import causal_conv1d
-    from ftmamba_lite.ops.fused_scan import selective_scan_fused
+    from ftmamba_lite.mamba import MambaEmbedder
 
-    inputs = _scan_inputs(2, 8, 5, 16)
-    x, w = torch.randn(2, 8, 5, requires_grad=True), torch.randn(8, 4, requires_grad=True)
+    torch.manual_seed(0)
+    model = MambaEmbedder.paper()
+    x = torch.randn(32, 21, 128)
 
     def step() -> None:
-        selective_scan_fused(*inputs, delta_softplus=True).sum().backward()
-        causal_conv1d(x, w, None, "silu").sum().backward()
+        model(x)[:, -1].pow(2).mean().backward()
 
+    t0, c0 = time.perf_counter(), time.process_time()
+    step()
+    first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     step()
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    step()
-    return {"times": [first], "cpu_times": [first], "second_call_s": time.perf_counter() - t0}
+    return {"times": [first], "cpu_times": [first_cpu], "second_call_s": time.perf_counter() - t0}
 
 
 WORKERS = {"scan": worker_scan, "step": worker_step, "spotify": worker_spotify, "jit": worker_jit}
@@ -413,13 +416,17 @@ def section_jit(args: argparse.Namespace) -> list[dict[str, Any]]:
         [
             r["label"],
             f"{r['times'][0]:.2f}" if r["status"] == "ok" else r["status"],
+            f"{r['cpu_times'][0]:.2f}",
             f"{r['second_call_s']:.4f}",
         ]
         for r in results
         if r["status"] == "ok"
     ]
-    print("\n(j) numba JIT: first forward + backward of scan and convolution in a fresh process (s)\n")
-    print(_table(["cache", "first call s", "second call s"], rows))
+    print(
+        "\n(j) numba JIT: first forward + backward of the paper's Mamba embedder, (32, 21, 128) tokens,"
+        " in a fresh process (s)\n"
+    )
+    print(_table(["cache", "first call s", "its CPU s", "second call s"], rows))
     return results
 
 
@@ -429,26 +436,78 @@ def _has_mambapy() -> bool:
     return importlib.util.find_spec("mambapy") is not None
 
 
+VECTOR_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+)
+
+
 def _machine() -> dict[str, str]:
+    """CPU model (with family and model number: some hosts name only the vendor), its vector extensions from
+    /proc/cpuinfo's flags, cores, versions and the load average."""
     import numba
     import torch
 
-    cpu = platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields:
+        cpu += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
+    flags = set(fields.get("flags", "").split())
+    vector = [f for f in VECTOR_FLAGS if f in flags]
     return {
         "cpu": cpu,
+        "vector_extensions": " ".join(vector) if vector else "none of " + " ".join(VECTOR_FLAGS),
         "cores": str(os.cpu_count()),
         "torch": torch.__version__,
         "numba": numba.__version__,
         "python": platform.python_version(),
         "load_average_1min": f"{os.getloadavg()[0]:.2f}",
     }
+
+
+# the issue's targets (#23), each as (label, section, numerator, denominator, limit); ratios of one run
+TARGETS = [
+    ("Mamba / Transformer train step, 21 tokens", "step", ("mamba", 21), ("transformer", 21), 0.6),
+    ("Mamba / Transformer train step, 512 tokens", "step", ("mamba", 512), ("transformer", 512), 0.5),
+    ("Mamba / Transformer train step, 4,096 tokens", "step", ("mamba", 4096), ("transformer", 4096), 0.3),
+    ("Mamba / Transformer Spotify seed", "spotify", ("mamba", None), ("transformer", None), 0.7),
+]
+COLD_START_TARGET_S = 3.0
+
+
+def targets(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Every target of the issue with its measured value and met / not met / not measured."""
+
+    def find(section: str, key: tuple[str, int | None]) -> dict[str, Any] | None:
+        for r in results.get(section, []):
+            if r["status"] == "ok" and r["model"] == key[0] and (key[1] is None or r["l"] == key[1]):
+                return r
+        return None
+
+    measured = []
+    for label, section, num, den, limit in TARGETS:
+        a, b = find(section, num), find(section, den)
+        measured.append((label, limit, a["median_ms"] / b["median_ms"] if a and b else None))
+    cold = [r for r in results.get("jit", []) if r["status"] == "ok" and r["label"] == "empty cache"]
+    label = "first Mamba forward + backward, empty numba cache (s)"
+    measured.append((label, COLD_START_TARGET_S, cold[0]["times"][0] if cold else None))
+    rows = []
+    for label, limit, value in measured:
+        result = "not measured" if value is None else ("met" if value <= limit else "not met")
+        rows.append({"target": label, "limit": f"<= {limit}", "value": value, "result": result})
+    return rows
 
 
 def save(results: dict[str, list[dict[str, Any]]], machine: dict[str, str], out: Path) -> None:
@@ -462,6 +521,7 @@ def save(results: dict[str, list[dict[str, Any]]], machine: dict[str, str], out:
             frame = pd.DataFrame(
                 [{k: v for k, v in r.items() if k not in ("times", "metrics")} for r in rows]
             )
+            frame["cpu"], frame["vector_extensions"] = machine["cpu"], machine["vector_extensions"]
             frame.to_csv(out / f"{name}.csv", index=False)
     fig = make_subplots(
         rows=1,
@@ -519,7 +579,7 @@ def main(argv: list[str] | None = None) -> None:
     global METRIC
     METRIC = args.metric
     machine = {**_machine(), "threads": str(args.threads), "metric": args.metric}
-    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()))
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()))  # CPU and vector extensions
     if float(machine["load_average_1min"]) > 0.5:
         print("WARNING: the machine is busy (load average above 0.5); timings will be inflated and noisy")
     sections = {"a": ("scan", section_scan), "b": ("step", section_step)}
@@ -531,6 +591,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n== section {key}: {name}", flush=True)
         results[name] = fn(args)
     machine["load_average_1min_end"] = f"{os.getloadavg()[0]:.2f}"
+    results["targets"] = targets(results)
+    rows = [[t["target"], t["limit"], "-" if t["value"] is None else f"{t['value']:.3f}", t["result"]]
+            for t in results["targets"]]  # fmt: skip
+    print(f"\ntargets of the issue (#23), on {machine['cpu']} [{machine['vector_extensions']}]\n")
+    print(_table(["target", "limit", "measured", "result"], rows))
     save(results, machine, Path(args.out))
     print(f"\nwrote {args.out}/*.csv and report.html in {time.perf_counter() - start:.0f} s")
 

@@ -3,6 +3,8 @@
 * :func:`scan_timings` -- the library's three selective-scan implementations as l grows (notebook 02).
 * :func:`embedder_costs` -- time and activation memory of a Mamba and a Transformer embedder as the number of
   feature tokens grows (notebook 03; the paper's O(l) versus O(l^2) claim, II-A).
+* :func:`cpu_description`, :func:`cost_verdict` -- which CPU measured, and what its numbers say in one
+  sentence (the ratio flips with the CPU: vector width, matrix units, cores).
 
 Times are the best of a few repeats after a warm-up (the first call compiles / allocates): on a shared or
 busy machine the fastest repeat is the one least disturbed by other work (as :mod:`timeit` recommends).
@@ -13,8 +15,10 @@ a training step holds, which is what grows with l. Both are measured on whatever
 
 from __future__ import annotations
 
+import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -23,7 +27,15 @@ from torch import Tensor, nn
 from .ops.ssm import selective_scan, selective_scan_parallel, selective_scan_ref
 from .towers import make_embedder
 
-__all__ = ["SCANS", "embedder_costs", "best_seconds", "saved_activation_bytes", "scan_timings"]
+__all__ = [
+    "SCANS",
+    "best_seconds",
+    "cost_verdict",
+    "cpu_description",
+    "embedder_costs",
+    "saved_activation_bytes",
+    "scan_timings",
+]
 
 SCANS: dict[str, Callable[..., Tensor]] = {
     "recurrence (selective_scan_ref)": selective_scan_ref,
@@ -145,3 +157,39 @@ def embedder_costs(
             memory = saved_activation_bytes(module, x) / 2**20
             rows.append({"embedder": kind, "tokens": length, "ms": 1000 * seconds, "activation_mb": memory})
     return pd.DataFrame(rows)
+
+
+_VECTOR_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "amx_tile": "AMX", "asimd": "NEON", "sve": "SVE"}
+
+
+def cpu_description(cpuinfo: Path | str = "/proc/cpuinfo") -> str:
+    """The CPU model and its vector extensions, e.g. "AMD EPYC (AVX2, AVX-512)", from Linux's cpuinfo
+    (elsewhere, :func:`platform.processor`)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return platform.processor() or platform.machine() or "unknown CPU"
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or fields.get("Model") or platform.machine() or "unknown CPU"
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    vector = [label for flag, label in _VECTOR_FLAGS.items() if flag in flags]
+    return f"{name} ({', '.join(vector)})" if vector else name
+
+
+def cost_verdict(costs: pd.DataFrame, cpu: str | None = None) -> str:
+    """One sentence on what :func:`embedder_costs` measured: which embedder was faster, by what factor, at the
+    shortest and the longest length, on which CPU (default: :func:`cpu_description`)."""
+    wide = costs.pivot(index="tokens", columns="embedder", values="ms")  # (lengths, embedders)
+    ratio = wide["mamba"] / wide["transformer"]
+
+    def at(length: int) -> str:
+        r = float(ratio.loc[length])
+        faster = "Mamba" if r < 1 else "the Transformer"
+        factor = 1 / r if r < 1 else r
+        return f"{faster} is {factor:.2f}x faster at l = {length} (Mamba / Transformer {r:.2f})"
+
+    short, long = int(ratio.index.min()), int(ratio.index.max())
+    return f"On this CPU, {cpu or cpu_description()}: {at(short)}; {at(long)}."
