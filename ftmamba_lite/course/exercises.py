@@ -533,6 +533,25 @@ class Solution:
 
 
 SOLUTIONS: dict[str, Solution] = {
+    "00.1": Solution(
+        "check_recommend_rows_left",
+        lambda: 4,
+        "exclude_seen=True removes the user's training items before the top k are taken: 14 - 10 = 4 items "
+        "are left, so recommend returns 4 rows even though k = 10.",
+    ),
+    "00.2": Solution(
+        "check_new_user_id_code",
+        lambda: 943,
+        "The 943 known ids get the codes 0 ... 942 (K_j = 943); every id never seen in fitting maps to the "
+        "reserved unknown row, code K_j = 943, the last row of the (K_j + 1)-row lookup table.",
+    ),
+    "00.3": Solution(
+        None,
+        None,
+        "MSE with one sampled negative per rating learns to separate a rated item from one random item, "
+        "which popularity already does well; the in-batch softmax compares each positive with every other "
+        "item of the batch (popularity-corrected), which is the ranking the metrics measure.",
+    ),
     "01.1": Solution(
         "check_hm_token_count",
         _hm_token_count,
