@@ -15,7 +15,7 @@ and an out-of-memory stops only that configuration; address space is capped (``-
 configuration that does not fit fails with an allocation error instead of waking the kernel's OOM killer.
 Results: a table on stdout, CSV files and ``report.html`` (plotly) in ``benchmarks/out/``.
 
-Dimension letters (NOTATION.md): b batch, l length, d d_inner (scan) or d_model (embedders), n d_state.
+Dimension letters (docs/notation.md): b batch, l length, d d_inner (scan) or d_model (embedders), n d_state.
 """
 
 from __future__ import annotations

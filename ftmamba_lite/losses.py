@@ -1,6 +1,6 @@
 """Training losses of the two-tower model: the paper's MSE and the in-batch sampled softmax of retrieval.
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch (training pairs)      o  output embedding width (paper: 32)      c  items (the catalogue)
 
 * ``"mse"`` -- the paper's loss (Section III): (1/b) sum_r (s(u_r, i_r) - y_r)^2 on (user, item, target)

@@ -1,6 +1,6 @@
 """The Mamba layer of the paper's Figure 1(a) and the FT-Mamba embedder that stacks it (paper II-A, II-B).
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch          l  length (tokens)          d  d_model
     e  expand         d_in = e * d (d_inner)      n  d_state
     r  dt_rank        w  d_conv (convolution width)

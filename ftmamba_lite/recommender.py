@@ -1,6 +1,6 @@
 """Bring your own tables: :class:`Recommender` fits FT-Mamba on user, item and interaction DataFrames.
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     m  users of the users table      c  items (the catalogue)      b  batch      o  output embedding width
 
 Three calls, as in TensorFlow Recommenders, RecBole, LightFM or implicit::

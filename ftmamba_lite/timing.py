@@ -58,7 +58,7 @@ def best_seconds(fn: Callable[[], object], repeat: int = 3, warmup: int = 1) -> 
 
 
 def _scan_inputs(b: int, d_in: int, n: int, length: int, generator: torch.Generator) -> dict[str, Tensor]:
-    """Random inputs of the selective scan in mamba-ssm's layout (NOTATION.md)."""
+    """Random inputs of the selective scan in mamba-ssm's layout (docs/notation.md)."""
 
     def randn(*shape: int) -> Tensor:
         return torch.randn(*shape, generator=generator)

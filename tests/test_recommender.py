@@ -102,7 +102,7 @@ def test_recommend_is_the_reference_ranking_in_any_batch_size(fitted, tables, mo
     torch.testing.assert_close(chunked._item_emb, fitted._item_emb)
     chunked_out = chunked.recommend(ids, k=4)
     assert list(chunked_out["item_id"]) == list(expected["item_id"])
-    np.testing.assert_allclose(chunked_out["score"], expected["score"], rtol=1e-6)
+    np.testing.assert_allclose(chunked_out["score"], expected["score"], rtol=1e-5, atol=1e-6)  # float32 sums
 
 
 def test_new_users_with_unseen_categories_fall_back_to_their_features(fitted, tables) -> None:

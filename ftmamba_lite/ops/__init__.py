@@ -1,6 +1,6 @@
 """The operations inside a Mamba layer: tensors in, tensors out, each fast path beside its reference.
 
-Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state, w d_conv (NOTATION.md).
+Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state, w d_conv (docs/notation.md).
 
 * :mod:`~ftmamba_lite.ops.ssm` -- the selective scan: ``selective_scan_ref`` (the recurrence, step by step),
   ``selective_scan_parallel`` (an associative scan), ``selective_scan`` (what the model calls).

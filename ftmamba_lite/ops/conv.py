@@ -1,6 +1,6 @@
 """Causal depthwise 1-D convolution, the short convolution inside the Mamba block (paper Figure 1(a)).
 
-Dimension letters (NOTATION.md): b batch, d channels (d_inner), l length, w kernel width (d_conv).
+Dimension letters (docs/notation.md): b batch, d channels (d_inner), l length, w kernel width (d_conv).
 
     out[b, c, t] = act( bias[c] + sum_{k=0}^{w-1} weight[c, k] * x[b, c, t - (w - 1) + k] ),  x[..., <0] = 0
 

@@ -12,7 +12,7 @@ in SRAM; on a CPU the same idea keeps it in registers and L1:
 Work is O(b l d n); memory O(b l d) plus checkpoints of the state every 32 steps, (b, l / 32, d, n), where the
 parallel scan of :mod:`ftmamba_lite.ops.ssm` keeps O(b l d n log l) alive for autograd.
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch            l  length (tokens)
     d  d_inner          n  d_state
 

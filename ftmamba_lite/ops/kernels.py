@@ -4,7 +4,7 @@ Loaded only through :mod:`ftmamba_lite.ops.runtime` (``numba_kernels()``, ``kern
 numba, and the first call of each kernel compiles it (seconds, then cached on disk, see :func:`_jit`). Callers
 pass every argument by name.
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch            l  length (tokens)
     d  d_inner (channels)
     n  d_state          w  d_conv (convolution width)

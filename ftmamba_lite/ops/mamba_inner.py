@@ -1,6 +1,6 @@
 """The inside of a Mamba layer, between in_proj and out_proj, as one operation (paper Figure 1(a)).
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch            l  length (tokens)
     d  d_inner (d_in)   n  d_state          r  dt_rank          w  d_conv
 

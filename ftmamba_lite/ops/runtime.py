@@ -1,7 +1,7 @@
 """The numba runtime of the CPU kernels: the one place that loads :mod:`ftmamba_lite.ops.kernels`, and the
 buffers the kernels write into.
 
-Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state (NOTATION.md).
+Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state (docs/notation.md).
 
 * :func:`numba_kernels` -- the kernel module, or None when numba is missing or disabled
   (``FTMAMBA_LITE_DISABLE_NUMBA=1``): the callers then take their PyTorch paths.

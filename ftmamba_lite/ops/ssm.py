@@ -3,7 +3,7 @@
 Paper: section II-A ("the SSM component of the Mamba essentially functions as a linear RNN,
 h_t = Ā h_{t-1} + B̄ x_t") and Gu & Dao (2023), Algorithm 2.
 
-Dimension letters (NOTATION.md):
+Dimension letters (docs/notation.md):
     b  batch            l  length (tokens)
     d  d_inner (the SSM runs per channel of the expanded width e * d_model)
     n  d_state (state size per channel)
