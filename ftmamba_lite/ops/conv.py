@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .runtime import buffer, kernels, launch, numba_kernels
+from .runtime import buffer, kernels, numba_kernels
 
 __all__ = ["causal_conv1d", "causal_conv1d_ref", "conv_backend"]
 
@@ -77,12 +77,9 @@ class _NumbaConv(torch.autograd.Function):
         w_ = weight.t().contiguous()  # (d, w) -> (w, d)
         bias_ = bias.contiguous() if bias is not None else x.new_zeros(x.shape[1])
         out = buffer(x_, *x_.shape)
-        b, l, _ = x_.shape
-        launch(
-            module.conv_fwd, b * l,
-            x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=silu,
-            out=out.numpy(),
-        )  # fmt: skip
+        module.conv_fwd(
+            x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=silu, out=out.numpy()
+        )
         ctx.save_for_backward(x_, w_, bias_)
         ctx.silu, ctx.has_bias = silu, bias is not None
         return out.transpose(1, 2)  # (b, l, d) -> (b, d, l)
@@ -94,8 +91,7 @@ class _NumbaConv(torch.autograd.Function):
         b, _, d = x_.shape
         dx, gp = buffer(x_, *x_.shape), buffer(x_, *x_.shape)
         dw_part, db_part = buffer(x_, b, w_.shape[0], d), buffer(x_, b, d)
-        launch(
-            module.conv_bwd, b,
+        module.conv_bwd(
             x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=ctx.silu,
             dout=dout.transpose(1, 2).contiguous().numpy(), dx=dx.numpy(), dx_off=0,
             dweight_part=dw_part.numpy(), dbias_part=db_part.numpy(), gp=gp.numpy(),

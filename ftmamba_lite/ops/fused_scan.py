@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import check_scan_inputs
-from .runtime import buffer, channel_groups, kernels, launch, numba_kernels, scan_bwd_scratch
+from .runtime import buffer, channel_groups, kernels, numba_kernels, scan_bwd_scratch
 
 __all__ = ["scan_backend", "selective_scan_fused"]
 
@@ -117,8 +117,7 @@ class _NumbaScan(torch.autograd.Function):
         items, chunks = b * channel_groups(b, d, module.get_num_threads()), -(-u_.shape[1] // module.T)
         ckpt = buffer(u, b, chunks - 1, nb, d) if save and chunks > 1 else buffer(u, 1, 1, nb, 1)
         out = buffer(u, *u_.shape)
-        launch(
-            module.scan_fwd, items,
+        module.scan_fwd(
             u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
             At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
             z=z_.numpy(), z_off=0, has_z=z is not None, save=save, out=out.numpy(), ckpt=ckpt.numpy(),
@@ -140,8 +139,7 @@ class _NumbaScan(torch.autograd.Function):
         dz = buffer(u_, b, l, d) if has_z else buffer(u_, 1, 1, 1)
         dA_part, dD_part, dbias_part = buffer(u_, b, nb, d), buffer(u_, b, d), buffer(u_, b, d)
         dB_part, dC_part = buffer(u_, groups, b, l, nb), buffer(u_, groups, b, l, nb)
-        launch(
-            module.scan_bwd, b * groups, worker_index=True,
+        module.scan_bwd(
             u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
             At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
             z=z_.numpy(), z_off=0, has_z=has_z, ckpt=ckpt.numpy(), dout=_tokens_major(dout).numpy(),

@@ -22,10 +22,8 @@ step t they update the item's (NB, channels) state row by row with the channels 
 row is a few vector instructions), and sums over n (y_t forward; dh_t · B_t and the dΔ_t term backward)
 accumulate row by row into (channels,) vectors, with no horizontal sum over n. The channel loops run over
 unsigned bounds: with signed ones numba's negative-index wraparound stops LLVM from vectorising them. Work
-items are independent: every kernel runs the items ``lo <= item < hi`` it is given, and
-:func:`ftmamba_lite.ops.runtime.launch` calls it on one such range per thread (the kernels release the GIL).
-This is faster than walking one channel at a time over its n-vector state (benchmarks/README.md has the
-measurements behind each choice here).
+items are independent and spread over the threads with ``prange``. This is faster than walking one channel at
+a time over its n-vector state (benchmarks/README.md has the measurements behind each choice here).
 
 Nothing of size (b, l, d, n) is ever allocated: the forward keeps the running state and, for the backward, the
 state entering every chunk of T = 32 steps (1/T of the expanded state). The backward, last chunk first,
@@ -48,7 +46,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba import get_num_threads, njit, types
+from numba import get_num_threads, get_thread_id, njit, prange, types
 from numba.extending import overload
 
 __all__ = [
@@ -67,8 +65,6 @@ __all__ = [
 # Like fastmath=True without "nnan"/"ninf": NaN and Inf still propagate as in IEEE arithmetic.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-_OVERLOAD_OPTIONS = {"fastmath": _FASTMATH, "error_model": "numpy"}  # as the kernels (see _jit)
-
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)  # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI exact in few bits (Cody & Waite)
 _LN2_LO = np.float32(-2.1219444005469057e-4)
@@ -82,25 +78,21 @@ _P4 = np.float32(0.04191502854162086)
 _P5 = np.float32(0.008291716685092106)
 
 
-def _jit(fn: Callable[..., Any]) -> Any:
-    """``njit`` for the kernels: serial code that releases the GIL (:func:`ftmamba_lite.ops.runtime.launch`
-    runs one range of work items per thread), numpy's error model, on-disk caching where possible.
-
-    Serial kernels, not numba's ``parallel=True``: the parfor passes made the first (uncached) compile of the
-    four kernels about 2.5x longer (11.5 against 4.6 s of CPU on a 2-core Zen 5) for the same machine code
-    speed. numpy's error model (no ZeroDivisionError check) is what parfors use too: with Python's, the
-    division in :func:`fast_softplus` and :func:`fast_sigmoid` branches inside the channel loops and LLVM
-    does not vectorise them (the serial scan then ran 2x slower).
+def _jit(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """``njit`` with on-disk caching where some cache directory is writable, without caching otherwise.
 
     numba caches next to the source (``__pycache__``), or, if the package directory is read-only, in the
     user-wide cache directory (``NUMBA_CACHE_DIR`` overrides both); if neither is writable, ``cache=True``
     raises at decoration and the kernel is compiled in every process instead.
     """
-    options = {"fastmath": _FASTMATH, "nogil": True, "error_model": "numpy"}
-    try:
-        return njit(cache=True, **options)(fn)
-    except RuntimeError:  # "cannot cache function ...: no locator available"
-        return njit(cache=False, **options)(fn)
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        try:
+            return njit(cache=True, fastmath=_FASTMATH, parallel=parallel)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(cache=False, fastmath=_FASTMATH, parallel=parallel)(fn)
+
+    return decorate
 
 
 def fast_exp(x: float) -> float:
@@ -108,7 +100,7 @@ def fast_exp(x: float) -> float:
     return math.exp(x)
 
 
-@overload(fast_exp, jit_options=_OVERLOAD_OPTIONS)
+@overload(fast_exp, jit_options={"fastmath": _FASTMATH})
 def _fast_exp_overload(x):  # type: ignore[no-untyped-def]  # numba requires the same parameters as the impls
     if isinstance(x, types.Float) and x.bitwidth == 32:
 
@@ -139,7 +131,7 @@ def fast_sigmoid(x: float) -> float:
     return 1.0 / (1.0 + y) if x >= 0 else y / (1.0 + y)
 
 
-@overload(fast_softplus, jit_options=_OVERLOAD_OPTIONS)
+@overload(fast_softplus, jit_options={"fastmath": _FASTMATH})
 def _fast_softplus_overload(x):  # type: ignore[no-untyped-def]
     if isinstance(x, types.Float) and x.bitwidth == 32:
 
@@ -159,7 +151,7 @@ def _fast_softplus_overload(x):  # type: ignore[no-untyped-def]
     return None
 
 
-@overload(fast_sigmoid, jit_options=_OVERLOAD_OPTIONS)
+@overload(fast_sigmoid, jit_options={"fastmath": _FASTMATH})
 def _fast_sigmoid_overload(x):  # type: ignore[no-untyped-def]
     if isinstance(x, types.Float) and x.bitwidth == 32:
 
@@ -178,16 +170,16 @@ def _fast_sigmoid_overload(x):  # type: ignore[no-untyped-def]
     return None
 
 
-# The kernels below index their array arguments directly (no views, no slices, no allocations), and the
-# callers pass distinct arrays, scratch included: LLVM's runtime alias checks then pass and the channel loops
-# run vectorised, with the state in registers.
+# The kernels below index their array arguments directly (no views, no slices, no allocations): numba's parfor
+# lowering then finds no aliasing in the loop body and marks the arguments ``noalias`` for LLVM, which keeps
+# the state in registers and vectorises the n-loops. The callers pass distinct arrays, scratch included.
 
 NB = 16  # the kernels' state size n, a compile-time constant so that LLVM unrolls the n-loops and keeps the
 # state in registers; the caller zero-pads a smaller n and splits a larger one
 T = 32  # steps per chunk: a chunk's rows of the (b, l, d) arrays stay in L1 while its channels are walked
 
 
-@_jit
+@_jit(parallel=True)
 def scan_fwd(
     u: np.ndarray,
     delta: np.ndarray,
@@ -207,8 +199,6 @@ def scan_fwd(
     ckpt: np.ndarray,
     dtrow: np.ndarray,
     hs: np.ndarray,
-    lo: int,
-    hi: int,
 ) -> None:
     """Selective scan forward (Gu & Dao 2023, Algorithm 2) into ``out`` (b, l, d), vectorised over channels.
 
@@ -231,13 +221,12 @@ def scan_fwd(
             written when ``save``.
         dtrow (b g, d), hs (b g, NB, d): scratch of the b g work items (g channel groups per batch row,
             g = hs.shape[0] / b) for one step's Δ and the running state.
-        lo, hi: the work items to run, item = g b + batch row (0 <= lo <= hi <= b g).
     """
     bsz, l, d = u.shape
     groups = hs.shape[0] // bsz
     zero = u.dtype.type(0.0)
     zo = np.uint64(z_off)
-    for item in range(lo, hi):
+    for item in prange(groups * bsz):
         g = item // bsz
         b = item - g * bsz
         c_lo = np.uint64((g * d) // groups)
@@ -271,7 +260,7 @@ def scan_fwd(
                     out[b, t, c] *= z[b, t, zo + c] * fast_sigmoid(z[b, t, zo + c])
 
 
-@_jit
+@_jit(parallel=True)
 def scan_bwd(
     u: np.ndarray,
     delta: np.ndarray,
@@ -307,9 +296,6 @@ def scan_bwd(
     dhs: np.ndarray,
     sb: np.ndarray,
     sa: np.ndarray,
-    lo: int,
-    hi: int,
-    w: int,
 ) -> None:
     """Selective scan backward, last chunk first: recompute the chunk's states from its checkpoint, then run
     the adjoint recurrence through it in reverse; vectorised over channels like :func:`scan_fwd`.
@@ -334,23 +320,22 @@ def scan_bwd(
         dA_part (b, NB, d), dD_part (b, d), dbias_part (b, d): written, the caller sums them over b.
         dB_part, db_off: dB_part[g, b, t, db_off : db_off + NB] is written (g channel groups), the caller sums
             over g; dC_part, dc_off likewise (they may be one array).
-        Scratch of each of the p threads of :func:`~ftmamba_lite.ops.runtime.launch` for the item it runs
-        (b g items: g = dB_part.shape[0] channel groups per batch row), indexed by the channel within the
-        item's group (at most m = Hs.shape[3] channels): dts, ys (p, T, m) one chunk's Δ and y (then dy); Hs
-        (p, T + 1, NB, m) its states (Hs[., s + 1] = h_{t0 + s}), Es (p, T, NB, m) its Ā; hr (p, NB, m) the
-        running state, dhs (p, NB, m) the running dh; sb, sa (p, m) the sums over n of one step. Separate
-        arrays, so that LLVM sees no aliasing and vectorises the channel loops; per thread, so that they stay
-        small and in cache.
-        lo, hi: the work items to run (as :func:`scan_fwd`). w: the calling thread's row of the scratch.
+        Scratch of each of the p = get_num_threads() threads for the work item it runs (b g items: g =
+        dB_part.shape[0] channel groups per batch row), indexed by the channel within the item's group (at
+        most m = Hs.shape[3] channels): dts, ys (p, T, m) one chunk's Δ and y (then dy); Hs (p, T + 1, NB, m)
+        its states (Hs[., s + 1] = h_{t0 + s}), Es (p, T, NB, m) its Ā; hr (p, NB, m) the running state, dhs
+        (p, NB, m) the running dh; sb, sa (p, m) the sums over n of one step. Separate arrays, so that LLVM
+        sees no aliasing and vectorises the channel loops; per thread, so that they stay small and in cache.
     """
     bsz, l, d = u.shape
     groups = dB_part.shape[0]
     zero = u.dtype.type(0.0)
     one = u.dtype.type(1.0)
     zo, dzo = np.uint64(z_off), np.uint64(dz_off)
-    for item in range(lo, hi):
+    for item in prange(groups * bsz):
         g = item // bsz
         b = item - g * bsz
+        w = get_thread_id()  # the scratch is per thread
         c_lo = np.uint64((g * d) // groups)
         c_hi = np.uint64(((g + 1) * d) // groups)
         for i in range(NB):
@@ -452,16 +437,9 @@ def scan_bwd(
                     dbias_part[b, c] += ddelta[b, t, c]
 
 
-@_jit
+@_jit(parallel=True)
 def conv_fwd(
-    x: np.ndarray,
-    x_off: int,
-    weight: np.ndarray,
-    bias: np.ndarray,
-    silu: bool,
-    out: np.ndarray,
-    lo: int,
-    hi: int,
+    x: np.ndarray, x_off: int, weight: np.ndarray, bias: np.ndarray, silu: bool, out: np.ndarray
 ) -> None:
     """Causal depthwise convolution, optionally followed by SiLU, vectorised over channels.
 
@@ -471,13 +449,12 @@ def conv_fwd(
         x, x_off: the input is x[:, :, x_off : x_off + d] (x may be wider: the (b, l, 2d) in_proj output).
         weight: (w, d) (transposed, so that a tap is contiguous over channels). bias: (d,).
         out: (b, l, d), written.
-        lo, hi: the (batch row, step) items to run, item = b l + t (0 <= lo <= hi <= b l).
     """
-    l = out.shape[1]
+    bsz, l, _ = out.shape
     d = np.uint64(out.shape[2])  # unsigned channel indices: see the module doc
     w = weight.shape[0]
     xo = np.uint64(x_off)
-    for bt in range(lo, hi):
+    for bt in prange(bsz * l):
         b = bt // l
         t = bt - b * l
         for c in range(d):
@@ -490,7 +467,7 @@ def conv_fwd(
                 out[b, t, c] *= fast_sigmoid(out[b, t, c])
 
 
-@_jit
+@_jit(parallel=True)
 def conv_bwd(
     x: np.ndarray,
     x_off: int,
@@ -503,8 +480,6 @@ def conv_bwd(
     dweight_part: np.ndarray,
     dbias_part: np.ndarray,
     gp: np.ndarray,
-    lo: int,
-    hi: int,
 ) -> None:
     """Backward of :func:`conv_fwd`, one work item per batch row.
 
@@ -515,15 +490,14 @@ def conv_bwd(
         dweight_part (b, w, d), dbias_part (b, d): written; the caller sums them over b.
         gp: scratch (b, l, d) for the gradient at the pre-activation (with SiLU the pre-activation is
             recomputed: cheaper than keeping it).
-        lo, hi: the batch rows to run (0 <= lo <= hi <= b).
     """
-    l = dout.shape[1]
+    bsz, l, _ = dout.shape
     d = np.uint64(dout.shape[2])  # unsigned channel indices: see the module doc
     w = weight.shape[0]
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     xo, dxo = np.uint64(x_off), np.uint64(dx_off)
-    for b in range(lo, hi):
+    for b in prange(bsz):
         for t in range(l):
             if silu:
                 for c in range(d):

@@ -31,7 +31,7 @@ from torch import Tensor
 
 from .checks import check_shapes
 from .conv import causal_conv1d, causal_conv1d_ref
-from .runtime import buffer, channel_groups, kernels, launch, numba_kernels, scan_bwd_scratch
+from .runtime import buffer, channel_groups, kernels, numba_kernels, scan_bwd_scratch
 from .ssm import selective_scan, selective_scan_ref
 
 __all__ = ["mamba_inner", "mamba_inner_ref", "inner_backend"]
@@ -145,11 +145,9 @@ class _NumbaInner(torch.autograd.Function):
         xz = xz.contiguous()
         w_t = conv_weight.t().contiguous()  # (d, w) -> (w, d): a tap is contiguous over channels
         x = buffer(xz, b, l, d)
-        launch(
-            module.conv_fwd, b * l,
-            x=xz.numpy(), x_off=0, weight=w_t.numpy(), bias=conv_bias.numpy(), silu=True,
-            out=x.numpy(),
-        )  # fmt: skip
+        module.conv_fwd(
+            x=xz.numpy(), x_off=0, weight=w_t.numpy(), bias=conv_bias.numpy(), silu=True, out=x.numpy()
+        )
         x_dbl = F.linear(x, x_proj_weight)  # (b, l, r + 2n)
         delta = buffer(xz, b, l, d)
         torch.mm(x_dbl.view(b * l, -1)[:, :r], dt_proj_weight.t(), out=delta.view(b * l, d))  # dt_proj
@@ -163,8 +161,7 @@ class _NumbaInner(torch.autograd.Function):
         ckpt = buffer(xz, b, chunks - 1, nb, d) if save and chunks > 1 else buffer(xz, 1, 1, nb, 1)
         y = buffer(xz, b, l, d)
         # z is read in the second half of xz
-        launch(
-            module.scan_fwd, items,
+        module.scan_fwd(
             u=x.numpy(), delta=delta.numpy(), delta_bias=delta_bias.numpy(), softplus=True, At=At.numpy(),
             B=B_.numpy(), b_off=b_off, C=C_.numpy(), c_off=c_off, D=D.numpy(), z=xz.numpy(), z_off=d,
             has_z=True, save=save, out=y.numpy(), ckpt=ckpt.numpy(), dtrow=buffer(xz, items, d).numpy(),
@@ -195,8 +192,7 @@ class _NumbaInner(torch.autograd.Function):
         else:
             dB_, db_off, dC_, dc_off = dBC, 0, buffer(x, *dBC.shape), 0
         # dz is written into the second half of dxz, dB and dC at their places in dBC
-        launch(
-            module.scan_bwd, b * groups, worker_index=True,
+        module.scan_bwd(
             u=x.numpy(), delta=delta.numpy(), delta_bias=delta_bias.numpy(), softplus=True, At=At.numpy(),
             B=B_.numpy(), b_off=b_off, C=C_.numpy(), c_off=c_off, D=D.numpy(), z=xz.numpy(), z_off=d,
             has_z=True, ckpt=ckpt.numpy(), dout=dy.numpy(), du=du.numpy(), ddelta=ddelta.numpy(),
@@ -216,8 +212,7 @@ class _NumbaInner(torch.autograd.Function):
         d_x_proj = dx_dbl.t() @ x.view(b * l, d)  # (r + 2n, d)
         du.view(b * l, d).addmm_(dx_dbl, x_proj_weight)  # x feeds the scan and x_proj
         dw_part, db_part, gp = buffer(x, b, w_t.shape[0], d), buffer(x, b, d), buffer(x, b, l, d)
-        launch(
-            module.conv_bwd, b,
+        module.conv_bwd(
             x=xz.numpy(), x_off=0, weight=w_t.numpy(), bias=conv_bias.numpy(), silu=True, dout=du.numpy(),
             dx=dxz.numpy(), dx_off=0, dweight_part=dw_part.numpy(), dbias_part=db_part.numpy(), gp=gp.numpy(),
         )  # fmt: skip

@@ -8,36 +8,23 @@ Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state (
 * :func:`kernels` -- the kernel module, for a backward whose forward already ran on it.
 * :func:`buffer` -- an uninitialised tensor for a kernel's output or scratch.
 * :func:`channel_groups`, :func:`scan_bwd_scratch` -- how the scan kernels split their work over threads.
-* :func:`launch` -- run a kernel over its work items on the kernel threads (numba's thread count).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = [
-    "DISABLE_NUMBA_ENV",
-    "buffer",
-    "channel_groups",
-    "kernels",
-    "launch",
-    "numba_kernels",
-    "scan_bwd_scratch",
-]
+__all__ = ["DISABLE_NUMBA_ENV", "buffer", "channel_groups", "kernels", "numba_kernels", "scan_bwd_scratch"]
 
 DISABLE_NUMBA_ENV = "FTMAMBA_LITE_DISABLE_NUMBA"
 
 _kernels: ModuleType | None = None
 _kernels_tried = False
-_pool: ThreadPoolExecutor | None = None  # the threads besides the caller's that run kernels
 
 
 def numba_kernels() -> ModuleType | None:
@@ -104,39 +91,3 @@ def scan_bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, dict[str, np.nd
         "sa": (m,),
     }
     return groups, {name: buffer(like, threads, *shape).numpy() for name, shape in shapes.items()}
-
-
-def _forget_pool() -> None:
-    """After a fork the child has none of the pool's threads: it makes a new pool when it needs one."""
-    global _pool
-    _pool = None
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
-
-def launch(kernel: Callable[..., None], items: int, worker_index: bool = False, **arguments: Any) -> None:
-    """Run ``kernel(**arguments, lo=, hi=)`` over the work items 0 <= item < ``items``, split into one
-    contiguous range per kernel thread (numba's thread count, :func:`ftmamba_lite.ops.set_num_threads`).
-
-    The calling thread runs the first range, a pool of threads the others, all at once: the kernels release
-    the GIL. With ``worker_index`` each call also gets ``w``, the index of its range (its row of per-thread
-    scratch). Returns when every range is done; an error in any is raised here.
-    """
-    global _pool
-    parts = max(1, min(kernels().get_num_threads(), items))
-    bounds = [items * p // parts for p in range(parts + 1)]  # equal ranges, as a static schedule
-
-    def run(p: int) -> None:
-        extra = {"w": p} if worker_index else {}
-        kernel(**arguments, lo=bounds[p], hi=bounds[p + 1], **extra)
-
-    if parts == 1:
-        run(0)
-        return
-    if _pool is None or _pool._max_workers < parts - 1:
-        _pool = ThreadPoolExecutor(max_workers=parts - 1, thread_name_prefix="ftmamba-kernel")
-    futures: list[Future[None]] = [_pool.submit(run, p) for p in range(1, parts)]
-    run(0)
-    for future in futures:
-        future.result()

@@ -264,7 +264,7 @@ def test_jit_without_a_writable_cache_still_compiles(monkeypatch: pytest.MonkeyP
     def f(x: float) -> float:
         return x + 1.0
 
-    assert kernels._jit(f)(1.0) == 2.0
+    assert kernels._jit()(f)(1.0) == 2.0
 
 
 @pytest.mark.skipif(
@@ -281,7 +281,7 @@ def test_read_only_package_directory(tmp_path: Path) -> None:
             """
             from ftmamba_lite.ops.kernels import _jit
 
-            @_jit
+            @_jit()
             def add_one(x):
                 return x + 1.0
             """
