@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -48,7 +49,7 @@ import os
 import platform
 import shutil
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,22 @@ class _EarlyStopping(Callback):
             self.rec.model_.load_state_dict(self.best_state)
 
 
+def _restored_on_failure(method: Callable[..., Recommender]) -> Callable[..., Recommender]:
+    """``method`` that puts the object's attributes back as they were when it raises (bad input, Ctrl-C)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Recommender, *args: Any, **kwargs: Any) -> Recommender:
+        before = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:  # the recommender stays as it was
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    return wrapper
+
+
 class Recommender:
     """FT-Mamba (or a Transformer or baseline) two-tower recommender on your own DataFrames.
 
@@ -364,6 +381,7 @@ class Recommender:
 
     # --- fitting --------------------------------------------------------------------------------------------
 
+    @_restored_on_failure
     def fit(
         self,
         interactions: pd.DataFrame,
@@ -394,34 +412,6 @@ class Recommender:
                 excluded), training stops early after ``patience`` evaluations without improvement, and the
                 best weights are kept.
         """
-        before = dict(self.__dict__)
-        try:
-            return self._fit(
-                interactions, users, items, user_id=user_id, item_id=item_id, target=target,
-                user_features=user_features, item_features=item_features, numeric=numeric,
-                categorical=categorical, validation=validation,
-            )  # fmt: skip
-        except BaseException:  # bad input or an interrupted training: the recommender stays as it was
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            raise
-
-    def _fit(
-        self,
-        interactions: pd.DataFrame,
-        users: pd.DataFrame | None = None,
-        items: pd.DataFrame | None = None,
-        *,
-        user_id: str = "user_id",
-        item_id: str = "item_id",
-        target: str | None = None,
-        user_features: Sequence[str] | None = None,
-        item_features: Sequence[str] | None = None,
-        numeric: Sequence[str] = (),
-        categorical: Sequence[str] = (),
-        validation: pd.DataFrame | None = None,
-    ) -> Recommender:
-        """:meth:`fit` without the restore on failure."""
         o = self.options
         overlap = set(numeric) & set(categorical)
         if overlap:
