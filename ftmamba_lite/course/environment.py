@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..datasets.spotify import FEATURES_FILE, PUBLIC_BASE_URL
+from ..ops.mamba_inner import warm_up
 from ..ops.ssm import mamba_ssm_available
 from ..ops.threads import available_cpus, set_num_threads
 
@@ -60,8 +61,9 @@ class NotebookEnvironment:
 def setup(seed: int = 0) -> NotebookEnvironment:
     """The setup cell of every notebook: seed Python, numpy and torch; cap PyTorch's and numba's threads at
     the cores the container grants (:func:`ftmamba_lite.ops.threads.available_cpus`: Binder shows the host's
-    cores but grants about one); on a GPU without mamba-ssm, say which kernels run. Prints and returns what
-    it found.
+    cores but grants about one); on a GPU without mamba-ssm, say which kernels run; start compiling the CPU
+    kernels in the background (:func:`ftmamba_lite.ops.mamba_inner.warm_up`), so that the first Mamba cell
+    does not wait for it. Prints and returns what it found.
 
     Colab's custom widget manager is left off: the panels use core ipywidgets only, which Colab's own widget
     manager (ipywidgets 7) draws, and turning the custom one on has hidden core widgets there
@@ -81,6 +83,7 @@ def setup(seed: int = 0) -> NotebookEnvironment:
     print(env)
     if torch.cuda.is_available() and not mamba_ssm_available():
         print(GPU_IN_COLAB if colab else GPU_ELSEWHERE)
+    warm_up(background=True)
     return env
 
 

@@ -1,8 +1,10 @@
 """Numba kernels of the fused CPU selective scan and of the causal depthwise convolution.
 
 Loaded only through :mod:`ftmamba_lite.ops.runtime` (``numba_kernels()``, ``kernels()``); importing it imports
-numba, and the first call of each kernel compiles it (seconds, then cached on disk, see :func:`_jit`). Callers
-pass every argument by name.
+numba. The functions below are the kernels' source (plain Python, where ``prange`` is ``range``);
+:data:`SERIAL` and :data:`PARALLEL` hold them compiled, serially and over numba's threads, and the runtime
+picks the set by numba's thread count. The first call of each compiled kernel compiles it (seconds, then
+cached on disk, see :func:`_jit`). Callers pass every argument by name.
 
 Dimension letters (docs/notation.md):
     b  batch            l  length (tokens)
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from types import FunctionType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -51,6 +54,8 @@ from numba.extending import overload
 
 __all__ = [
     "NB",
+    "PARALLEL",
+    "SERIAL",
     "T",
     "fast_exp",
     "fast_sigmoid",
@@ -83,14 +88,17 @@ def _jit(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
 
     numba caches next to the source (``__pycache__``), or, if the package directory is read-only, in the
     user-wide cache directory (``NUMBA_CACHE_DIR`` overrides both); if neither is writable, ``cache=True``
-    raises at decoration and the kernel is compiled in every process instead.
+    raises at decoration and the kernel is compiled in every process instead. numpy's error model (no
+    division-by-zero checks, which no kernel needs) lets LLVM vectorise the channel loops of the serial
+    variants as well as parfor lowering does for the parallel ones.
     """
 
     def decorate(fn: Callable[..., Any]) -> Any:
+        options = {"fastmath": _FASTMATH, "parallel": parallel, "error_model": "numpy"}
         try:
-            return njit(cache=True, fastmath=_FASTMATH, parallel=parallel)(fn)
+            return njit(cache=True, **options)(fn)
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            return njit(cache=False, fastmath=_FASTMATH, parallel=parallel)(fn)
+            return njit(cache=False, **options)(fn)
 
     return decorate
 
@@ -170,16 +178,15 @@ def _fast_sigmoid_overload(x):  # type: ignore[no-untyped-def]
     return None
 
 
-# The kernels below index their array arguments directly (no views, no slices, no allocations): numba's parfor
-# lowering then finds no aliasing in the loop body and marks the arguments ``noalias`` for LLVM, which keeps
-# the state in registers and vectorises the n-loops. The callers pass distinct arrays, scratch included.
+# The kernels below index their array arguments directly (no views, no slices, no allocations), so that LLVM
+# sees no aliasing and vectorises the channel loops. The callers pass distinct arrays, scratch included.
 
-NB = 16  # the kernels' state size n, a compile-time constant so that LLVM unrolls the n-loops and keeps the
-# state in registers; the caller zero-pads a smaller n and splits a larger one
+NB = 16  # the callers zero-pad a smaller state size n to NB (padded states stay 0); a larger n takes the
+# PyTorch path. The kernels read n from At, so the n-loops are not unrolled: unrolled, they compiled 20 %
+# longer and ran no faster (benchmarks/README.md)
 T = 32  # steps per chunk: a chunk's rows of the (b, l, d) arrays stay in L1 while its channels are walked
 
 
-@_jit(parallel=True)
 def scan_fwd(
     u: np.ndarray,
     delta: np.ndarray,
@@ -223,6 +230,7 @@ def scan_fwd(
             g = hs.shape[0] / b) for one step's Δ and the running state.
     """
     bsz, l, d = u.shape
+    n = At.shape[0]
     groups = hs.shape[0] // bsz
     zero = u.dtype.type(0.0)
     zo = np.uint64(z_off)
@@ -231,12 +239,12 @@ def scan_fwd(
         b = item - g * bsz
         c_lo = np.uint64((g * d) // groups)
         c_hi = np.uint64(((g + 1) * d) // groups)
-        for i in range(NB):
+        for i in range(n):
             for c in range(c_lo, c_hi):
                 hs[item, i, c] = zero
         for t in range(l):
             if save and t > 0 and t % T == 0:  # the state entering chunk t / T
-                for i in range(NB):
+                for i in range(n):
                     for c in range(c_lo, c_hi):
                         ckpt[b, t // T - 1, i, c] = hs[item, i, c]
             if softplus:
@@ -247,7 +255,7 @@ def scan_fwd(
                     dtrow[item, c] = delta[b, t, c] + delta_bias[c]
             for c in range(c_lo, c_hi):
                 out[b, t, c] = D[c] * u[b, t, c]
-            for i in range(NB):
+            for i in range(n):
                 bi = B[b, t, b_off + i]
                 ci = C[b, t, c_off + i]
                 for c in range(c_lo, c_hi):
@@ -260,7 +268,6 @@ def scan_fwd(
                     out[b, t, c] *= z[b, t, zo + c] * fast_sigmoid(z[b, t, zo + c])
 
 
-@_jit(parallel=True)
 def scan_bwd(
     u: np.ndarray,
     delta: np.ndarray,
@@ -328,6 +335,7 @@ def scan_bwd(
         sees no aliasing and vectorises the channel loops; per thread, so that they stay small and in cache.
     """
     bsz, l, d = u.shape
+    n = At.shape[0]
     groups = dB_part.shape[0]
     zero = u.dtype.type(0.0)
     one = u.dtype.type(1.0)
@@ -338,7 +346,7 @@ def scan_bwd(
         w = get_thread_id()  # the scratch is per thread
         c_lo = np.uint64((g * d) // groups)
         c_hi = np.uint64(((g + 1) * d) // groups)
-        for i in range(NB):
+        for i in range(n):
             for c in range(c_lo, c_hi):
                 dhs[w, i, c - c_lo] = zero
                 dA_part[b, i, c] = zero
@@ -351,7 +359,7 @@ def scan_bwd(
             t0 = k * T
             t1 = min(t0 + T, l)
             # 1. recompute the chunk's Δ, states, Ā and y_t from its checkpoint
-            for i in range(NB):
+            for i in range(n):
                 if k > 0:
                     for c in range(c_lo, c_hi):
                         hr[w, i, c - c_lo] = ckpt[b, k - 1, i, c]
@@ -370,7 +378,7 @@ def scan_bwd(
                         dts[w, s, c - c_lo] = delta[b, t, c] + delta_bias[c]
                 for c in range(c_lo, c_hi):
                     ys[w, s, c - c_lo] = D[c] * u[b, t, c]
-                for i in range(NB):
+                for i in range(n):
                     bi = B[b, t, b_off + i]
                     ci = C[b, t, c_off + i]
                     for c in range(c_lo, c_hi):
@@ -402,7 +410,7 @@ def scan_bwd(
                 for c in range(c_lo, c_hi):
                     sb[w, c - c_lo] = zero  # Σ_n dh_t B_t
                     sa[w, c - c_lo] = zero  # Σ_n dh_t h_{t-1} Ā_t A
-                for i in range(NB):
+                for i in range(n):
                     bi = B[b, t, b_off + i]
                     ci = C[b, t, c_off + i]
                     dbi = zero
@@ -437,7 +445,6 @@ def scan_bwd(
                     dbias_part[b, c] += ddelta[b, t, c]
 
 
-@_jit(parallel=True)
 def conv_fwd(
     x: np.ndarray, x_off: int, weight: np.ndarray, bias: np.ndarray, silu: bool, out: np.ndarray
 ) -> None:
@@ -467,7 +474,6 @@ def conv_fwd(
                 out[b, t, c] *= fast_sigmoid(out[b, t, c])
 
 
-@_jit(parallel=True)
 def conv_bwd(
     x: np.ndarray,
     x_off: int,
@@ -526,3 +532,25 @@ def conv_bwd(
                 for c in range(d):
                     dx[b, t, dxo + c] += weight[k, c] * gp[b, tp, c]
                     dweight_part[b, k, c] += gp[b, tp, c] * x[b, t, xo + c]
+
+
+def _compiled(fn: Callable[..., Any], parallel: bool) -> Any:
+    """``fn`` compiled serially or with ``parallel=True`` (``prange`` over work items), from a copy of ``fn``
+    under its own name: numba names its cache files after the function's qualified name and does not record
+    the options in them, so two variants of one function would share and overwrite one cache entry."""
+    name = f"{fn.__name__}_{'parallel' if parallel else 'serial'}"
+    copy = FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__, copy.__doc__ = name, fn.__doc__
+    return _jit(parallel)(copy)
+
+
+def _kernel_set(parallel: bool) -> SimpleNamespace:
+    compiled = {fn.__name__: _compiled(fn, parallel) for fn in (scan_fwd, scan_bwd, conv_fwd, conv_bwd)}
+    return SimpleNamespace(NB=NB, T=T, get_num_threads=get_num_threads, parallel=parallel, **compiled)
+
+
+# The two compiled sets :func:`ftmamba_lite.ops.runtime.kernels` chooses from by numba's thread count. At one
+# thread the serial set runs as fast as the parallel one and compiles in about 40 % of its time (parfor
+# lowering is most of a parallel kernel's compile); each kernel compiles on its first call, per dtype.
+SERIAL = _kernel_set(parallel=False)
+PARALLEL = _kernel_set(parallel=True)

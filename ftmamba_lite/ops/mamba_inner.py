@@ -23,6 +23,7 @@ dt_proj stay matrix products, with their gradients written out by hand.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import torch
@@ -34,7 +35,7 @@ from .conv import causal_conv1d, causal_conv1d_ref
 from .runtime import buffer, channel_groups, kernels, numba_kernels, scan_bwd_scratch
 from .ssm import selective_scan, selective_scan_ref
 
-__all__ = ["mamba_inner", "mamba_inner_ref", "inner_backend"]
+__all__ = ["mamba_inner", "mamba_inner_ref", "inner_backend", "warm_up"]
 
 
 def _check(
@@ -255,3 +256,30 @@ def mamba_inner(
     tensors = [t.to(dtype) if t is not None else zeros for t in args]
     save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in args)
     return _NumbaInner.apply(*tensors, save).to(xz.dtype)
+
+
+def warm_up(background: bool = True) -> threading.Thread | None:
+    """Compile the kernels that :func:`mamba_inner` runs for numba's current thread count (or load them from
+    numba's on-disk cache), ahead of the first Mamba layer: one forward and backward of a (1, 2, 2) input, in
+    a daemon thread when ``background`` (the notebooks' setup cell starts it: the compile overlaps reading).
+
+    A layer called meanwhile waits for numba's compiler lock and then runs what the warm-up compiled, the same
+    code it would have compiled itself, so no result depends on the warm-up; it draws no random numbers.
+    Returns the thread, or None when it ran in the foreground or the fused path is not available.
+    """
+    if inner_backend("cpu") != "numba":
+        return None
+
+    def run() -> None:
+        d, n = 2, 16
+        xz = torch.linspace(-1.0, 1.0, 2 * 2 * d).view(1, 2, 2 * d).requires_grad_()  # (b, l, 2d)
+        shapes = [(d, 4), (d,), (1 + 2 * n, d), (d, 1), (d, n), (d,), (d,)]  # conv_weight ... delta_bias
+        weights = [torch.full(shape, 0.1) for shape in shapes]
+        mamba_inner(xz, *weights).sum().backward()
+
+    if not background:
+        run()
+        return None
+    thread = threading.Thread(target=run, name="ftmamba-lite-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -3,9 +3,9 @@ buffers the kernels write into.
 
 Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state (docs/notation.md).
 
-* :func:`numba_kernels` -- the kernel module, or None when numba is missing or disabled
-  (``FTMAMBA_LITE_DISABLE_NUMBA=1``): the callers then take their PyTorch paths.
-* :func:`kernels` -- the kernel module, for a backward whose forward already ran on it.
+* :func:`numba_kernels` -- the compiled kernels for numba's current thread count, or None when numba is
+  missing or disabled (``FTMAMBA_LITE_DISABLE_NUMBA=1``): the callers then take their PyTorch paths.
+* :func:`kernels` -- the same, also for a backward whose forward ran on them before numba was disabled.
 * :func:`buffer` -- an uninitialised tensor for a kernel's output or scratch.
 * :func:`channel_groups`, :func:`scan_bwd_scratch` -- how the scan kernels split their work over threads.
 """
@@ -13,7 +13,7 @@ Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state (
 from __future__ import annotations
 
 import os
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import torch
@@ -27,8 +27,11 @@ _kernels: ModuleType | None = None
 _kernels_tried = False
 
 
-def numba_kernels() -> ModuleType | None:
-    """The numba kernel module, or None when numba is not importable or ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
+def numba_kernels() -> SimpleNamespace | None:
+    """The compiled kernels (``scan_fwd``, ``scan_bwd``, ``conv_fwd``, ``conv_bwd``, with ``NB``, ``T`` and
+    ``get_num_threads``) for numba's thread count: :data:`~ftmamba_lite.ops.kernels.SERIAL` at one thread,
+    :data:`~ftmamba_lite.ops.kernels.PARALLEL` otherwise. None when numba is not importable or
+    ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
 
     The environment variable is read on every call, so it can be flipped at run time (the tests do).
     """
@@ -38,7 +41,11 @@ def numba_kernels() -> ModuleType | None:
     if not _kernels_tried:
         _kernels_tried = True
         _kernels = _import_kernels()
-    return _kernels
+    return None if _kernels is None else _for_threads(_kernels)
+
+
+def _for_threads(module: ModuleType) -> SimpleNamespace:
+    return module.PARALLEL if module.get_num_threads() > 1 else module.SERIAL
 
 
 def _import_kernels() -> ModuleType | None:
@@ -49,12 +56,12 @@ def _import_kernels() -> ModuleType | None:
     return module
 
 
-def kernels() -> ModuleType:
-    """The kernel module, also when numba was disabled between a forward and its backward."""
+def kernels() -> SimpleNamespace:
+    """As :func:`numba_kernels`, also when numba was disabled between a forward and its backward."""
     module = _kernels if _kernels is not None else _import_kernels()
     if module is None:
         raise RuntimeError("the numba kernels cannot be imported (is numba installed?)")
-    return module
+    return _for_threads(module)
 
 
 def channel_groups(b: int, d: int, threads: int) -> int:

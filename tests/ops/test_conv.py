@@ -13,15 +13,19 @@ from ftmamba_lite.ops.runtime import DISABLE_NUMBA_ENV
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 
 
-@pytest.fixture(
-    params=[pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba missing")), "torch"]
-)
+NUMBA = pytest.mark.skipif(not HAS_NUMBA, reason="numba missing")
+
+
+@pytest.fixture(params=[pytest.param(name, marks=NUMBA) for name in ("numba", "numba-parallel")] + ["torch"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The serial numba kernels (one thread), the parallel ones (two threads), or PyTorch."""
     if request.param == "torch":
         monkeypatch.setenv(DISABLE_NUMBA_ENV, "1")
     else:
         monkeypatch.delenv(DISABLE_NUMBA_ENV, raising=False)
-    assert conv_backend("cpu") == request.param
+        if request.param == "numba-parallel":
+            request.getfixturevalue("set_kernel_threads")(2)
+    assert conv_backend("cpu") == request.param.removesuffix("-parallel")
     return request.param
 
 

@@ -22,6 +22,7 @@ from ftmamba_lite.ops.ssm import selective_scan, selective_scan_ref
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
 BACKENDS = [
     pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")),
+    pytest.param("numba-parallel", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")),
     "torch",
 ]
 NAMES = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
@@ -29,12 +30,15 @@ NAMES = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on one path of selective_scan_fused, selected with the environment variable."""
+    """Run the test on one path of selective_scan_fused, selected with the environment variable: the serial
+    numba kernels (one thread), the parallel ones (two threads), or PyTorch."""
     if request.param == "torch":
         monkeypatch.setenv(DISABLE_NUMBA_ENV, "1")
     else:
         monkeypatch.delenv(DISABLE_NUMBA_ENV, raising=False)
-    assert scan_backend("cpu") == request.param
+        if request.param == "numba-parallel":
+            request.getfixturevalue("set_kernel_threads")(2)
+    assert scan_backend("cpu") == request.param.removesuffix("-parallel")
     return request.param
 
 
@@ -265,6 +269,38 @@ def test_jit_without_a_writable_cache_still_compiles(monkeypatch: pytest.MonkeyP
         return x + 1.0
 
     assert kernels._jit()(f)(1.0) == 2.0
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+def test_serial_and_parallel_kernels_have_their_own_cache_entries(tmp_path: Path) -> None:
+    """numba names a cache file after the function and records no options in it: each compiled set has its own
+    file, and a second process loads both from the cache, each computing what the first did."""
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        from ftmamba_lite.ops import kernels
+
+        x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(1, 3, 8)
+        weight, bias = np.full((2, 8), 0.5, np.float32), np.zeros(8, np.float32)
+        for kernel_set in (kernels.SERIAL, kernels.PARALLEL):
+            out = np.empty_like(x)
+            kernel_set.conv_fwd(x=x, x_off=0, weight=weight, bias=bias, silu=True, out=out)
+            stats = kernel_set.conv_fwd.stats
+            print(kernel_set.parallel, len(stats.cache_hits), len(stats.cache_misses), out.sum())
+        """
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        for _ in range(2)
+    ]
+    assert all(run.returncode == 0 for run in runs), runs[-1].stderr
+    first, second = (run.stdout.split("\n")[:2] for run in runs)
+    assert [line.split()[:3] for line in first] == [["False", "0", "1"], ["True", "0", "1"]]
+    assert [line.split()[:3] for line in second] == [["False", "1", "0"], ["True", "1", "0"]]
+    assert [line.split()[3] for line in first] == [line.split()[3] for line in second]
+    names = {path.name.split("-")[0] for path in tmp_path.rglob("*.nbi")}
+    assert {"kernels.conv_fwd_serial", "kernels.conv_fwd_parallel"} <= names
 
 
 @pytest.mark.skipif(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from ftmamba_lite.mamba import MambaLayer
-from ftmamba_lite.ops.mamba_inner import inner_backend, mamba_inner, mamba_inner_ref
+from ftmamba_lite.ops.mamba_inner import inner_backend, mamba_inner, mamba_inner_ref, warm_up
 from ftmamba_lite.ops.runtime import DISABLE_NUMBA_ENV
 
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
@@ -66,7 +68,7 @@ SHAPES = [  # (b, l, d, n, r, w): lengths across the T = 32 checkpoint chunks; n
 
 
 @pytest.mark.parametrize("b, l, d, n, r, w", SHAPES)
-def test_matches_reference(b: int, l: int, d: int, n: int, r: int, w: int) -> None:
+def test_matches_reference(b: int, l: int, d: int, n: int, r: int, w: int, kernel_threads: int) -> None:
     inputs = make_inputs(b, l, d, n, r, w)
     y, grads = run_with_grads(mamba_inner, inputs)
     ref, ref_grads = run_with_grads(mamba_inner_ref, inputs)
@@ -88,7 +90,7 @@ def test_optional_inputs_may_be_none(missing: str) -> None:
 
 
 @pytest.mark.parametrize("b, l, d, n", [(2, 3, 4, 3), (1, 35, 2, 16)])
-def test_gradcheck_float64(b: int, l: int, d: int, n: int) -> None:
+def test_gradcheck_float64(b: int, l: int, d: int, n: int, kernel_threads: int) -> None:
     inputs = make_inputs(b, l, d, n, 1, 4, dtype=torch.float64, seed=5)
     leaves = [inputs[k].clone().requires_grad_() for k in NAMES]
     assert torch.autograd.gradcheck(mamba_inner, leaves, eps=1e-6, atol=1e-6, rtol=1e-5)
@@ -136,3 +138,53 @@ def test_bad_shapes_are_named() -> None:
         mamba_inner(**{**inputs, "x_proj_weight": torch.randn(30, 8)})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="A must be"):
         mamba_inner_ref(**{**inputs, "A": torch.randn(9, 16)})  # type: ignore[arg-type]
+
+
+WARM_UP_CODE = """
+import sys
+import numba
+import torch
+from ftmamba_lite.mamba import MambaLayer
+from ftmamba_lite.ops import runtime
+from ftmamba_lite.ops.mamba_inner import warm_up
+
+numba.set_num_threads(int(sys.argv[1]))
+kernels = runtime.kernels()
+names = ("conv_fwd", "scan_fwd", "scan_bwd", "conv_bwd")
+def compiled():
+    return [len(getattr(kernels, name).overloads) for name in names]
+print(compiled())
+rng = torch.random.get_rng_state()
+thread = warm_up(background=sys.argv[2] == "background")
+print(compiled() if thread is None else "started")
+print(torch.equal(torch.random.get_rng_state(), rng))
+layer = MambaLayer(8)
+layer(torch.randn(3, 40, 8)).sum().backward()  # while the warm-up runs, in the background case
+if thread is not None:
+    thread.join(timeout=600)
+print(compiled())
+"""
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("mode", ["foreground", "background"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_warm_up_compiles_what_the_layer_runs(mode: str, threads: int) -> None:
+    """In a fresh process: the warm-up compiles (or loads) each kernel the layer needs, with the signatures
+    the layer calls it with (the layer then compiles nothing more), and draws no random numbers."""
+    import numba
+
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        pytest.skip(f"numba's thread pool has {numba.config.NUMBA_NUM_THREADS} thread(s)")
+    run = subprocess.run(
+        [sys.executable, "-c", WARM_UP_CODE, str(threads), mode], capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.split("\n")
+    warmed = "[1, 1, 1, 1]" if mode == "foreground" else "started"
+    assert lines[:4] == ["[0, 0, 0, 0]", warmed, "True", "[1, 1, 1, 1]"], run.stdout
+
+
+def test_warm_up_is_a_no_op_without_the_fused_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DISABLE_NUMBA_ENV, "1")
+    assert warm_up(background=True) is None
