@@ -43,6 +43,7 @@ __all__ = [
     "check_run",
     "paper_table",
     "run_seed",
+    "plateau_position",
     "stored_results",
     "summarize",
 ]
@@ -482,6 +483,67 @@ def summarize(
         row.update({m: group[m].astype(float).mean() for m in SUMMARY_MEANS if m in group})
         out.append(row)
     return pd.DataFrame(out)
+
+
+def plateau_position(
+    rows: Sequence[SeedResult] | Sequence[dict] | pd.DataFrame,
+    metric: str = "HR@1",
+    floor: str = "popularity",
+    ceiling: str = "oracle",
+) -> pd.DataFrame:
+    """Where each seed of each trained model ended between the popularity plateau and the best possible value.
+
+    A two-tower model that has not personalised gives every user nearly the same ranking and scores what
+    the popularity baseline scores: the plateau on which some Transformer seeds of the Spotify protocol stay
+    (paper Section III-A; our runs in notebook 05). Per seed, with the floor and the ceiling model of the
+    same seed (the seed draws the test users)::
+
+        position = (metric - metric_floor) / (metric_ceiling - metric_floor)
+
+    0 is the plateau, 1 the ceiling; ``left`` marks the seeds that ended closer to the ceiling than to the
+    plateau (position > 0.5).
+
+    Args:
+        rows: per-seed results with ``model``, ``seed`` and ``metric`` (as :func:`summarize` takes), including
+            the floor's and the ceiling's runs of every seed.
+        metric, floor, ceiling: the metric column and the two reference models.
+
+    Returns:
+        One row per (model, seed) of the other models: ``model``, ``seed``, ``metric``, ``floor``,
+        ``ceiling``, ``position``, ``left``.
+    """
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(
+        [r.row() if isinstance(r, SeedResult) else r for r in rows]
+    )  # fmt: skip
+    missing = [c for c in ("model", "seed", metric) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"rows lack the column(s) {missing}")
+    refs = {}
+    for name in (floor, ceiling):
+        ref = frame[frame["model"] == name].set_index("seed")[metric].astype(float)
+        if ref.empty:
+            raise ValueError(f"no {name!r} runs among the rows (models: {sorted(frame['model'].unique())})")
+        if ref.index.has_duplicates:
+            raise ValueError(
+                f"{name!r} has several runs of seed(s) {sorted(set(ref.index[ref.index.duplicated()]))}"
+            )
+        refs[name] = ref
+    trained = frame[~frame["model"].isin([floor, ceiling])]
+    lacking = sorted(set(trained["seed"]) - (set(refs[floor].index) & set(refs[ceiling].index)))
+    if lacking:
+        raise ValueError(f"seed(s) {lacking} lack a {floor!r} or {ceiling!r} run to compare with")
+    out = pd.DataFrame(
+        {
+            "model": trained["model"].to_numpy(),
+            "seed": trained["seed"].to_numpy(),
+            "metric": trained[metric].astype(float).to_numpy(),
+            "floor": refs[floor].loc[trained["seed"]].to_numpy(),
+            "ceiling": refs[ceiling].loc[trained["seed"]].to_numpy(),
+        }
+    )
+    out["position"] = (out["metric"] - out["floor"]) / (out["ceiling"] - out["floor"])
+    out["left"] = out["position"] > 0.5
+    return out
 
 
 def default_jobs() -> int:

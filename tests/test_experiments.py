@@ -179,3 +179,42 @@ def test_run_seed_vaccine_records_clusters_and_messages():
     )
     assert result.options == {"clusters": 5, "messages": 10} and result.scores.shape == (10, 10)
     assert result.row()["clusters"] == 5
+
+
+def _seed_rows() -> list[dict]:
+    rows = []
+    for seed, (floor, ceiling) in enumerate([(0.3, 0.9), (0.4, 1.0)]):
+        rows += [
+            {"model": "popularity", "seed": seed, "HR@1": floor},
+            {"model": "oracle", "seed": seed, "HR@1": ceiling},
+        ]
+    rows += [
+        {"model": "transformer", "seed": 0, "HR@1": 0.33},  # on the plateau
+        {"model": "transformer", "seed": 1, "HR@1": 0.85},  # left it
+        {"model": "mamba", "seed": 1, "HR@1": 0.7},  # exactly halfway: not counted
+    ]
+    return rows
+
+
+def test_plateau_position_compares_each_seed_with_its_own_references() -> None:
+    from ftmamba_lite.experiments import plateau_position
+
+    out = plateau_position(_seed_rows()).set_index(["model", "seed"])
+    assert list(out.index) == [("transformer", 0), ("transformer", 1), ("mamba", 1)]
+    np.testing.assert_allclose(out["position"], [0.05, 0.75, 0.5])
+    assert out["left"].tolist() == [False, True, False]
+    np.testing.assert_allclose(out["floor"], [0.3, 0.4, 0.4])
+
+
+def test_plateau_position_names_what_is_missing() -> None:
+    from ftmamba_lite.experiments import plateau_position
+
+    rows = _seed_rows()
+    with pytest.raises(ValueError, match="no 'oracle' runs"):
+        plateau_position([r for r in rows if r["model"] != "oracle"])
+    with pytest.raises(ValueError, match=r"seed\(s\) \[1\] lack"):
+        plateau_position([r for r in rows if not (r["model"] == "popularity" and r["seed"] == 1)])
+    with pytest.raises(ValueError, match="several runs of seed"):
+        plateau_position([*rows, {"model": "popularity", "seed": 0, "HR@1": 0.2}])
+    with pytest.raises(ValueError, match="lack the column"):
+        plateau_position(rows, metric="NDCG@10")

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .runtime import buffer, kernels, numba_kernels
+from .runtime import buffer, kernels, numba_kernels, scratch
 
 __all__ = ["causal_conv1d", "causal_conv1d_ref", "conv_backend"]
 
@@ -89,8 +89,8 @@ class _NumbaConv(torch.autograd.Function):
         module = kernels()
         x_, w_, bias_ = ctx.saved_tensors
         b, _, d = x_.shape
-        dx, gp = buffer(x_, *x_.shape), buffer(x_, *x_.shape)
-        dw_part, db_part = buffer(x_, b, w_.shape[0], d), buffer(x_, b, d)
+        dx, gp = buffer(x_, *x_.shape), scratch(x_, "conv.gp", *x_.shape)
+        dw_part, db_part = scratch(x_, "conv.dw_part", b, w_.shape[0], d), scratch(x_, "conv.db_part", b, d)
         module.conv_bwd(
             x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=ctx.silu,
             dout=dout.transpose(1, 2).contiguous().numpy(), dx=dx.numpy(), dx_off=0,

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .checks import check_scan_inputs
-from .runtime import buffer, channel_groups, kernels, numba_kernels, scan_bwd_scratch
+from .runtime import buffer, channel_groups, kernels, numba_kernels, scan_bwd_scratch, scratch
 
 __all__ = ["scan_backend", "selective_scan_fused"]
 
@@ -121,7 +121,7 @@ class _NumbaScan(torch.autograd.Function):
             u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
             At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
             z=z_.numpy(), z_off=0, has_z=z is not None, save=save, out=out.numpy(), ckpt=ckpt.numpy(),
-            dtrow=buffer(u, items, d).numpy(), hs=buffer(u, items, nb, d).numpy(),
+            dtrow=scratch(u, "scan.dtrow", items, d).numpy(), hs=scratch(u, "scan.hs", items, nb, d).numpy(),
         )  # fmt: skip
         ctx.save_for_backward(u_, delta_, bias_, At, B_, C_, D_, z_, ckpt)
         ctx.flags = (n, delta_softplus, D is not None, z is not None, delta_bias is not None)
@@ -134,18 +134,22 @@ class _NumbaScan(torch.autograd.Function):
         n, delta_softplus, has_D, has_z, has_bias = ctx.flags
         b, l, d = u_.shape
         nb = module.NB
-        groups, scratch = scan_bwd_scratch(u_, b, d)
+        groups, scan_scratch = scan_bwd_scratch(u_, b, d)
         du, ddelta = buffer(u_, b, l, d), buffer(u_, b, l, d)
         dz = buffer(u_, b, l, d) if has_z else buffer(u_, 1, 1, 1)
-        dA_part, dD_part, dbias_part = buffer(u_, b, nb, d), buffer(u_, b, d), buffer(u_, b, d)
-        dB_part, dC_part = buffer(u_, groups, b, l, nb), buffer(u_, groups, b, l, nb)
+        dA_part, dD_part = scratch(u_, "scan.dA_part", b, nb, d), scratch(u_, "scan.dD_part", b, d)
+        dbias_part = scratch(u_, "scan.dbias_part", b, d)
+        dB_part, dC_part = (
+            scratch(u_, "scan.dB_part", groups, b, l, nb),
+            scratch(u_, "scan.dC_part", groups, b, l, nb),
+        )
         module.scan_bwd(
             u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
             At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
             z=z_.numpy(), z_off=0, has_z=has_z, ckpt=ckpt.numpy(), dout=_tokens_major(dout).numpy(),
             du=du.numpy(), ddelta=ddelta.numpy(), dz=dz.numpy(), dz_off=0, dA_part=dA_part.numpy(),
             dD_part=dD_part.numpy(), dbias_part=dbias_part.numpy(), dB_part=dB_part.numpy(), db_off=0,
-            dC_part=dC_part.numpy(), dc_off=0, **scratch,
+            dC_part=dC_part.numpy(), dc_off=0, **scan_scratch,
         )  # fmt: skip
         return (
             du.transpose(1, 2),  # (b, l, d) -> (b, d, l)

@@ -6,20 +6,32 @@ Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state (
 * :func:`numba_kernels` -- the compiled kernels for numba's current thread count, or None when numba is
   missing or disabled (``FTMAMBA_LITE_DISABLE_NUMBA=1``): the callers then take their PyTorch paths.
 * :func:`kernels` -- the same, also for a backward whose forward ran on them before numba was disabled.
-* :func:`buffer` -- an uninitialised tensor for a kernel's output or scratch.
+* :func:`buffer` -- an uninitialised tensor for a kernel's output.
+* :func:`scratch` -- an uninitialised tensor for a kernel's scratch, reused from call to call.
 * :func:`channel_groups`, :func:`scan_bwd_scratch` -- how the scan kernels split their work over threads.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DISABLE_NUMBA_ENV", "buffer", "channel_groups", "kernels", "numba_kernels", "scan_bwd_scratch"]
+__all__ = [
+    "DISABLE_NUMBA_ENV",
+    "SCRATCH_POOL_BYTES",
+    "buffer",
+    "channel_groups",
+    "kernels",
+    "numba_kernels",
+    "scan_bwd_scratch",
+    "scratch",
+]
 
 DISABLE_NUMBA_ENV = "FTMAMBA_LITE_DISABLE_NUMBA"
 
@@ -80,9 +92,47 @@ def buffer(like: Tensor, *shape: int) -> Tensor:
     return torch.from_numpy(np.empty(shape, dtype=np.float64 if like.dtype == torch.float64 else np.float32))
 
 
+SCRATCH_POOL_BYTES = 2**30  # per thread; the least recently used scratch goes first
+
+_pool = threading.local()
+
+
+def scratch(like: Tensor, tag: str, *shape: int) -> Tensor:
+    """An uninitialised tensor of ``shape`` in ``like``'s dtype for scratch that does not outlive the call
+    (nothing returned or saved for the backward may be one): the same tensor again for the next call on this
+    thread with the same tag, shape and dtype.
+
+    A fresh buffer's memory is new to the process, and its first write page-faults (per 4 KiB page, or per
+    2 MiB huge page that the kernel zeroes first): at the paper's 21 tokens a Mamba training step took about
+    1,300 faults (benchmarks/README.md). Each thread keeps its own tensors (the warm-up compiles in a thread
+    of its own), at most :data:`SCRATCH_POOL_BYTES` of them: a training step needs them all again, so the
+    pool adds little to its peak memory. ``tag`` names the use; two uses in one call need two tags.
+    """
+    dtype = np.float64 if like.dtype == torch.float64 else np.float32
+    key = (tag, shape, dtype)
+    pool: OrderedDict[tuple, Tensor] | None = getattr(_pool, "tensors", None)
+    if pool is None:
+        pool = _pool.tensors = OrderedDict()
+    found = pool.get(key)
+    if found is not None:
+        pool.move_to_end(key)
+        return found
+    tensor = torch.from_numpy(np.empty(shape, dtype=dtype))
+    size = tensor.numel() * tensor.element_size()
+    if size > SCRATCH_POOL_BYTES:
+        return tensor
+    pool[key] = tensor
+    total = sum(t.numel() * t.element_size() for t in pool.values())
+    while total > SCRATCH_POOL_BYTES:
+        _, dropped = pool.popitem(last=False)
+        total -= dropped.numel() * dropped.element_size()
+    return tensor
+
+
 def scan_bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, dict[str, np.ndarray]]:
     """The channel groups g per batch row of ``scan_bwd`` and its per-thread scratch arrays, by the kernel's
-    argument names (dts, ys, Hs, Es, hr, dhs, sb, sa; shapes in its doc), in ``like``'s dtype."""
+    argument names (dts, ys, Hs, Es, hr, dhs, sb, sa; shapes in its doc), in ``like``'s dtype (from
+    :func:`scratch`)."""
     module = kernels()
     threads, steps, nb = module.get_num_threads(), module.T, module.NB
     groups = channel_groups(b, d, threads)
@@ -97,4 +147,6 @@ def scan_bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, dict[str, np.nd
         "sb": (m,),
         "sa": (m,),
     }
-    return groups, {name: buffer(like, threads, *shape).numpy() for name, shape in shapes.items()}
+    return groups, {
+        name: scratch(like, f"scan_bwd.{name}", threads, *shape).numpy() for name, shape in shapes.items()
+    }
