@@ -208,7 +208,7 @@ class _NumbaInner(torch.autograd.Function):
         # dt_proj and x_proj backward: ddelta (b l, d) -> dΔ (b l, r); dx_dbl = [dΔ, dB, dC] (b l, r + 2n)
         ddelta2, x_dbl2 = ddelta.view(b * l, d), x_dbl.view(b * l, -1)  # (b, l, .) -> (b l, .)
         # The products with the narrow (r-wide) operands run as (r, .) @ (., .) and are transposed back: that
-        # orientation is 4-5x faster in PyTorch's CPU matmul (benchmarks/README.md)
+        # orientation ran 3-4.5x faster in PyTorch's CPU matmul at the paper's sizes (benchmarks/README.md)
         d_dt_proj = (x_dbl2[:, :r].t() @ ddelta2).t()  # (r, d) -> (d, r)
         d_dt = (dt_proj_weight.t().contiguous() @ ddelta2.t()).t()  # (r, b l) -> (b l, r)
         if n == nb:
