@@ -49,7 +49,7 @@ from types import FunctionType, SimpleNamespace
 from typing import Any
 
 import numpy as np
-from numba import get_num_threads, get_thread_id, njit, prange, types
+from numba import get_num_threads, get_thread_id, njit, prange, set_num_threads, types
 from numba.extending import overload
 
 __all__ = [
@@ -546,7 +546,8 @@ def _compiled(fn: Callable[..., Any], parallel: bool) -> Any:
 
 def _kernel_set(parallel: bool) -> SimpleNamespace:
     compiled = {fn.__name__: _compiled(fn, parallel) for fn in (scan_fwd, scan_bwd, conv_fwd, conv_bwd)}
-    return SimpleNamespace(NB=NB, T=T, get_num_threads=get_num_threads, parallel=parallel, **compiled)
+    threads = {"get_num_threads": get_num_threads, "set_num_threads": set_num_threads}
+    return SimpleNamespace(NB=NB, T=T, parallel=parallel, **threads, **compiled)
 
 
 # The two compiled sets :func:`ftmamba_lite.ops.runtime.kernels` chooses from by numba's thread count. At one

@@ -277,8 +277,10 @@ def warm_up(background: bool = True) -> threading.Thread | None:
     """
     if inner_backend("cpu") != "numba":
         return None
+    threads = kernels().get_num_threads()  # numba's count is per thread: the warm-up takes the caller's
 
     def run() -> None:
+        kernels().set_num_threads(threads)
         d, n = 2, 16
         xz = torch.linspace(-1.0, 1.0, 2 * 2 * d).view(1, 2, 2 * d).requires_grad_()  # (b, l, 2d)
         shapes = [(d, 4), (d,), (1 + 2 * n, d), (d, 1), (d, n), (d,), (d,)]  # conv_weight ... delta_bias

@@ -40,10 +40,10 @@ _kernels_tried = False
 
 
 def numba_kernels() -> SimpleNamespace | None:
-    """The compiled kernels (``scan_fwd``, ``scan_bwd``, ``conv_fwd``, ``conv_bwd``, with ``NB``, ``T`` and
-    ``get_num_threads``) for numba's thread count: :data:`~ftmamba_lite.ops.kernels.SERIAL` at one thread,
-    :data:`~ftmamba_lite.ops.kernels.PARALLEL` otherwise. None when numba is not importable or
-    ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
+    """The compiled kernels (``scan_fwd``, ``scan_bwd``, ``conv_fwd``, ``conv_bwd``, with ``NB``, ``T``,
+    ``get_num_threads`` and ``set_num_threads``) for numba's thread count, which numba keeps per thread:
+    :data:`~ftmamba_lite.ops.kernels.SERIAL` at one thread, :data:`~ftmamba_lite.ops.kernels.PARALLEL`
+    otherwise. None when numba is not importable or ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
 
     The environment variable is read on every call, so it can be flipped at run time (the tests do).
     """
