@@ -212,7 +212,7 @@ STORED_TABLES = ("seeds", "curves", "over_under")
 def stored_results(dataset: str = "spotify", table: str = "seeds") -> pd.DataFrame:
     """Our own paper-scale run, kept with the package so notebooks can show it without hours of training.
 
-    Written by ``ftmamba-lite reproduce <dataset> --embedder all --seeds 3 --data <real data>`` (the exact
+    Written by ``ftmamba-lite reproduce <dataset> --embedder all --seeds 10 --data <real data>`` (the exact
     command, machine and date are in ``resources/results/README.md``), copied from its ``--out`` directory.
 
     Args:

@@ -127,7 +127,7 @@ def test_stored_results_are_complete_and_consistent():
     seeds = stored_results("spotify")
     assert {"mamba", "transformer", "popularity", "linear", "mlp", "oracle"} <= set(seeds["model"])
     runs = set(zip(seeds["model"], seeds["seed"], strict=True))
-    assert runs == {(m, s) for m in set(seeds["model"]) for s in (0, 1, 2)}  # 3 seeds of every model
+    assert runs == {(m, s) for m in set(seeds["model"]) for s in range(10)}  # 10 seeds of every model
     assert not seeds.duplicated(["model", "seed"]).any()
     curves = stored_results("spotify", "curves")
     last = curves.sort_values("step").groupby(["model", "seed"]).tail(1).set_index(["model", "seed"])

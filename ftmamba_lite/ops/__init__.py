@@ -7,9 +7,11 @@ Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state, 
 * :mod:`~ftmamba_lite.ops.fused_scan` -- ``selective_scan_fused``: the CPU scan that never materialises the
   (b, l, d, n) state (numba kernels, or the same algorithm in PyTorch).
 * :mod:`~ftmamba_lite.ops.conv` -- ``causal_conv1d`` and ``causal_conv1d_ref``.
-* :mod:`~ftmamba_lite.ops.mamba_inner` -- ``mamba_inner``, ``mamba_inner_ref``: in_proj's output to the gate.
-* :mod:`~ftmamba_lite.ops.kernels` -- the numba kernels themselves; :mod:`~ftmamba_lite.ops.runtime` loads
-  them (the only module that does) and allocates their buffers.
+* :mod:`~ftmamba_lite.ops.mamba_inner` -- ``mamba_inner``, ``mamba_inner_ref``: in_proj's output to the gate;
+  ``warm_up``: compile its kernels ahead of the first layer.
+* :mod:`~ftmamba_lite.ops.kernels` -- the numba kernels themselves, compiled as a serial and a parallel set;
+  :mod:`~ftmamba_lite.ops.runtime` loads them (the only module that does), picks the set by numba's thread
+  count and allocates their buffers and reused scratch.
 * :mod:`~ftmamba_lite.ops.threads` -- the thread counts of PyTorch and of the kernels.
 * :mod:`~ftmamba_lite.ops.checks` -- shape checks whose errors name the argument.
 
