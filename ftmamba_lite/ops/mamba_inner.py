@@ -189,9 +189,8 @@ class _NumbaInner(torch.autograd.Function):
         du, ddelta = scratch(x, "inner.du", b, l, d), scratch(x, "inner.ddelta", b, l, d)
         dA_part = scratch(x, "inner.dA_part", b, nb, d)
         dD_part, dbias_part = scratch(x, "inner.dD_part", b, d), scratch(x, "inner.dbias_part", b, d)
-        dBC = scratch(
-            x, "inner.dBC", groups, b, l, B_.shape[-1]
-        )  # dB and dC at B's and C's places, per group
+        # dB and dC at B's and C's places, one (b, l, r + 2n) slab per channel group
+        dBC = scratch(x, "inner.dBC", groups, b, l, B_.shape[-1])
         if n == nb:
             dB_, db_off, dC_, dc_off = dBC, b_off, dBC, c_off
         else:

@@ -89,7 +89,12 @@ def buffer(like: Tensor, *shape: int) -> Tensor:
     first write into a fresh array then page-faults several times faster than into one from PyTorch's
     allocator, a cost every call pays again at long lengths (measured in benchmarks/README.md).
     """
-    return torch.from_numpy(np.empty(shape, dtype=np.float64 if like.dtype == torch.float64 else np.float32))
+    return torch.from_numpy(np.empty(shape, dtype=_np_dtype(like)))
+
+
+def _np_dtype(like: Tensor) -> type[np.floating]:
+    """The kernels' numpy dtype for tensors like ``like``: float64 for float64, float32 otherwise."""
+    return np.float64 if like.dtype == torch.float64 else np.float32
 
 
 SCRATCH_POOL_BYTES = 2**30  # per thread; the least recently used scratch goes first
@@ -108,7 +113,7 @@ def scratch(like: Tensor, tag: str, *shape: int) -> Tensor:
     of its own), at most :data:`SCRATCH_POOL_BYTES` of them: a training step needs them all again, so the
     pool adds little to its peak memory. ``tag`` names the use; two uses in one call need two tags.
     """
-    dtype = np.float64 if like.dtype == torch.float64 else np.float32
+    dtype = _np_dtype(like)
     key = (tag, shape, dtype)
     pool: OrderedDict[tuple, Tensor] | None = getattr(_pool, "tensors", None)
     if pool is None:
