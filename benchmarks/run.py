@@ -7,7 +7,7 @@
 Sections (see benchmarks/README.md for what every ratio means):
     a  selective scan, forward + backward, one layer at the paper size, against the sequence length
     b  training step (forward, backward, Adam) of the embedders at the paper presets, batch 32
-    c  one Spotify seed at paper scale (5,000 steps) through ``ftmamba_lite.train.fit``
+    c  one Spotify seed at paper scale (5,000 steps) through ``ftmamba_lite.learn.engine.fit``
     j  numba's JIT: first call with an empty cache, and with the cache filled
 
 Every configuration runs in its own subprocess (``--worker``), so that its peak resident memory is its own
@@ -199,7 +199,9 @@ def worker_step(spec: dict[str, Any]) -> dict[str, Any]:
 def worker_spotify(spec: dict[str, Any]) -> dict[str, Any]:
     """Section c: one seed of the paper's Spotify experiment, for one embedder."""
     from ftmamba_lite.datasets.spotify import load_spotify
-    from ftmamba_lite.train import build_model, encode, fit
+    from ftmamba_lite.encoding import encode
+    from ftmamba_lite.learn.engine import fit
+    from ftmamba_lite.learn.registry import build_model
 
     enc = encode(load_spotify(spec["source"], seed=0))
     model = build_model(enc, spec["model"], seed=0)
@@ -371,11 +373,11 @@ def section_step(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def section_spotify(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Section c. Kept apart from a and b: it needs the lead's ``ftmamba_lite.train`` and the Spotify data."""
+    """Section c. Kept apart from a and b: it needs the lead's ``ftmamba_lite.learn.engine`` and the Spotify data."""
     try:
-        import ftmamba_lite.train  # noqa: F401
+        import ftmamba_lite.learn.engine  # noqa: F401
     except ImportError:
-        print("\n(c) pending: ftmamba_lite.train is not available")
+        print("\n(c) pending: ftmamba_lite.learn.engine is not available")
         return []
     if not (Path(args.spotify) / "spotify_features.csv").exists():
         print(f"\n(c) skipped: no Spotify data at {args.spotify}")

@@ -10,8 +10,8 @@ importing only the ones above it in this list (``tests/test_layers.py`` enforces
   :mod:`~ftmamba_lite.towers` (Figure 3), :mod:`~ftmamba_lite.sequential` (Mamba4Rec, SASRec).
 * Data: :mod:`ftmamba_lite.datasets` (loaders and generators, one :class:`RecDataset` shape),
   :mod:`~ftmamba_lite.encoding` (tables to tensors). Knows no model.
-* Learn: :mod:`~ftmamba_lite.train`, :mod:`~ftmamba_lite.train_sequential`, :mod:`~ftmamba_lite.metrics`,
-  :mod:`~ftmamba_lite.analysis`, :mod:`~ftmamba_lite.baselines`, :mod:`~ftmamba_lite.experiments`,
+* Learn: :mod:`~ftmamba_lite.learn.engine`, :mod:`~ftmamba_lite.learn.sequence`, :mod:`~ftmamba_lite.metrics`,
+  :mod:`~ftmamba_lite.analysis`, :mod:`~ftmamba_lite.learn.baselines`, :mod:`~ftmamba_lite.learn.experiments`,
   :mod:`~ftmamba_lite.timing`, :mod:`~ftmamba_lite.losses`, :mod:`~ftmamba_lite.recommender`
   (:class:`Recommender`: your own tables in, recommendations out). Reports progress through callbacks, draws
   nothing.

@@ -1,6 +1,6 @@
 """The command line: ``ftmamba-lite reproduce spotify|hm|vaccine|movielens --seeds 3``.
 
-``reproduce`` runs a seed sweep of an experiment (:mod:`ftmamba_lite.sweep`): every (model, seed, table row)
+``reproduce`` runs a seed sweep of an experiment (:mod:`ftmamba_lite.learn.sweep`): every (model, seed, table row)
 run in parallel processes (joblib, one per core by default) or on a Dask cluster (``--backend dask
 [--scheduler ADDRESS]``), each run's result written to ``OUT/runs/`` as it finishes, so that a rerun with the
 same arguments continues an interrupted sweep (``--fresh`` starts over). It then prints the paper's table
@@ -23,25 +23,23 @@ from pathlib import Path
 import pandas as pd
 
 from .datasets.download import is_url
-from .experiments import EXPERIMENTS, METRIC_COLUMNS, metric_columns, paper_table
-from .sweep import BACKENDS, check_backend, plan, run_sweep, write_tables
+from .learn.registry import kind_names
+from .learn.experiments import EXPERIMENTS, METRIC_COLUMNS, metric_columns, paper_table
+from .learn.sweep import BACKENDS, check_backend, plan, run_sweep, write_tables
 
 __all__ = ["main", "format_table"]
 
-EMBEDDER_CHOICES = ("mamba", "transformer", "both", "popularity", "linear", "mlp", "oracle", "all")
-SEQUENCE_CHOICES = ("mamba4rec", "sasrec", "both", "popularity", "all")
+EMBEDDER_CHOICES = (*kind_names("two-tower"), "both", "all")
+SEQUENCE_CHOICES = (*kind_names("sequence"), "both", "all")
 MOVIELENS_SOURCES = ("recbole", "ml-100k", "ml-1m")
 
 
 def _models(dataset: str, choice: str) -> list[str]:
-    if dataset == "movielens":
-        return {"both": ["mamba4rec", "sasrec"], "all": ["mamba4rec", "sasrec", "popularity"]}.get(
-            choice, [choice]
-        )
-    if choice == "both":
-        return ["mamba", "transformer"]
+    family = "sequence" if dataset == "movielens" else "two-tower"
+    if choice == "both":  # the two sequence-layer models the paper compares
+        return list(kind_names(family, sequence_layer=True))
     if choice == "all":
-        return ["popularity", "linear", "mlp", "transformer", "mamba", "oracle"]
+        return list(kind_names(family))
     return [choice]
 
 
@@ -308,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return args.func(args)
 
 
-# --- ftmamba-lite fit / recommend: your own tables (ftmamba_lite.recommender, issue 21) ---------------------
+# --- ftmamba-lite fit / recommend: your own tables (ftmamba_lite.recommender) ------------------------------
 
 
 def _read_table(path: str | None, what: str) -> pd.DataFrame | None:
@@ -323,8 +321,8 @@ def _read_table(path: str | None, what: str) -> pd.DataFrame | None:
             return pd.read_parquet(file)
         except ImportError as err:
             raise SystemExit(f"{what}: reading Parquet ({file}) needs pyarrow: pip install pyarrow") from err
-    try:
-        return pd.read_csv(file)
+    try:  # index_col=False: rows that end in a delimiter keep their first field as data, not the index
+        return pd.read_csv(file, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise SystemExit(f"{what}: {file} is not a readable CSV file: {err}") from err
 
@@ -334,7 +332,8 @@ def _columns(text: str | None) -> list[str]:
 
 
 def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
-    from .recommender import EMBEDDERS
+    from .losses import LOSSES
+    from .recommender import EMBEDDERS, PROTOCOLS
 
     cmd = sub.add_parser("fit", help="fit a recommender on your own tables (CSV or Parquet)")
     cmd.add_argument("--interactions", required=True, help="interactions file: user id, item id (, target)")
@@ -343,28 +342,54 @@ def _add_fit_parser(sub: argparse._SubParsersAction) -> None:
     cmd.add_argument("--out", required=True, help="folder to save the fitted model in")
     cmd.add_argument("--overwrite", action="store_true", help="replace a model saved in --out before")
     cmd.add_argument("--embedder", choices=EMBEDDERS, default="mamba")
+    cmd.add_argument("--protocol", choices=PROTOCOLS, default="recommended", help="the defaults' recipe")
     cmd.add_argument("--user-id", default="user_id", help="user id column (default user_id)")
     cmd.add_argument("--item-id", default="item_id", help="item id column (default item_id)")
     cmd.add_argument("--target", default=None, help="explicit target column (MSE on it); default: implicit")
-    cmd.add_argument("--loss", choices=("mse", "softmax"), default="mse")
-    cmd.add_argument("--epochs", type=int, default=1)
-    cmd.add_argument("--steps", type=int, default=None, help="training steps (overrides --epochs)")
-    cmd.add_argument("--batch-size", type=int, default=None)
-    cmd.add_argument("--lr", type=float, default=None)
-    cmd.add_argument("--seed", type=int, default=0)
+    cmd.add_argument("--loss", choices=sorted(LOSSES), default=None, help="default: the protocol's")
+    cmd.add_argument("--epochs", type=_positive_int, default=None, help="default: the protocol's")
+    cmd.add_argument("--steps", type=_positive_int, default=None, help="training steps (overrides --epochs)")
+    cmd.add_argument("--batch-size", type=_positive_int, default=None)
+    cmd.add_argument("--lr", type=_positive_float, default=None)
+    cmd.add_argument("--seed", type=_count, default=0)
     cmd.add_argument("--numeric", default=None, help="comma-separated columns forced numeric")
     cmd.add_argument("--categorical", default=None, help="comma-separated columns forced categorical")
     cmd.add_argument("--validation", default=None, help="held-out interactions file: early stopping")
     cmd.set_defaults(func=_fit)
 
 
+def _check_fit_out(out: str, overwrite: bool) -> None:
+    """--out refused before any training: an occupied folder without --overwrite, or not a saved model."""
+    from .persistence import MANIFEST
+
+    path = Path(out)
+    if path.is_file():
+        raise SystemExit(f"ftmamba-lite fit: --out {path} is a file: give a folder to save the model in")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise SystemExit(
+                f"ftmamba-lite fit: --out {path} exists and is not empty: add --overwrite to replace the model "
+                "saved there, or give another folder"
+            )
+        if not (path / MANIFEST).is_file():
+            raise SystemExit(
+                f"ftmamba-lite fit: --out {path} is not a saved model (no {MANIFEST}): not replacing it"
+            )
+    if not path.parent.is_dir():
+        raise SystemExit(f"ftmamba-lite fit: --out {path}: the folder {path.parent} does not exist")
+
+
 def _fit(args: argparse.Namespace) -> int:
     from .recommender import Recommender
 
+    _check_fit_out(args.out, args.overwrite)
     interactions = _read_table(args.interactions, "--interactions")
-    options = {"epochs": args.epochs, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
+    options = {
+        "protocol": args.protocol, "loss": args.loss, "epochs": args.epochs, "steps": args.steps,
+        "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+    }  # fmt: skip
     try:
-        rec = Recommender(args.embedder, loss=args.loss, seed=args.seed, **options)
+        rec = Recommender(args.embedder, **options)
         rec.fit(
             interactions,
             _read_table(args.users, "--users"),
@@ -378,7 +403,8 @@ def _fit(args: argparse.Namespace) -> int:
         )
         path = rec.save(args.out, overwrite=args.overwrite)
     except (ValueError, TypeError, FileExistsError) as err:
-        raise SystemExit(f"ftmamba-lite fit: {err}") from err
+        message = str(err).replace("pass overwrite=True", "add --overwrite")
+        raise SystemExit(f"ftmamba-lite fit: {message}") from err
     print(f"fitted {rec!r} in {rec.history_.seconds:.1f} s; saved to {path}")
     return 0
 

@@ -120,9 +120,10 @@ def mse(
     item: Tensor,
     target: Tensor,
     log_q: Tensor | None = None,
+    temperature: float = 1.0,
 ) -> Tensor:
-    """The paper's loss on a batch: mean (s(u_r, i_r) - y_r)^2 over its b rows (``item``, ``log_q``
-    unused)."""
+    """The paper's loss on a batch: mean (s(u_r, i_r) - y_r)^2 over its b rows (``item``, ``log_q``,
+    ``temperature`` unused)."""
     return F.mse_loss(model(user_num, user_cat, item_num, item_cat), target)
 
 
@@ -135,15 +136,19 @@ def in_batch_softmax(
     item: Tensor,
     target: Tensor,
     log_q: Tensor | None = None,
+    temperature: float = 1.0,
 ) -> Tensor:
     """:func:`in_batch_softmax_loss` on a batch of positive pairs (``target`` unused: every row a positive).
 
-    ``item`` (b,) are the rows' item indices (accidental hits), ``log_q`` (c,) the catalogue's log q(i).
+    ``item`` (b,) are the rows' item indices (accidental hits), ``log_q`` (c,) the catalogue's log q(i),
+    ``temperature`` tau.
     """
     user_emb = model.embed_users(user_num, user_cat)  # (b, o)
     item_emb = model.embed_items(item_num, item_cat)  # (b, o)
-    return in_batch_softmax_loss(user_emb, item_emb, item, None if log_q is None else log_q[item])
+    return in_batch_softmax_loss(
+        user_emb, item_emb, item, None if log_q is None else log_q[item], temperature=temperature
+    )
 
 
 LOSSES: dict[str, Callable[..., Tensor]] = {"mse": mse, "softmax": in_batch_softmax}
-"""The losses :func:`ftmamba_lite.train.fit` accepts by name."""
+"""The losses :func:`ftmamba_lite.learn.engine.TwoTowerTask` accepts by name."""

@@ -36,7 +36,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = ["check_scores_relevance", "evaluate", "metric_ceiling", "per_user_metrics", "top_k"]
+__all__ = [
+    "check_scores_relevance",
+    "evaluate",
+    "evaluate_batches",
+    "metric_ceiling",
+    "parse_metric",
+    "per_user_metrics",
+    "top_k",
+]
+
+METRIC_NAMES = ("P", "R", "MRR", "HR", "NDCG", "MAP")
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -165,6 +175,16 @@ def per_user_metrics(
     return pd.DataFrame(columns, index=pd.RangeIndex(n_users, name="user"))
 
 
+def parse_metric(name: str) -> tuple[str, int]:
+    """``"NDCG@10"`` -> ``("NDCG", 10)``; ValueError naming what would be valid."""
+    metric, _, k = str(name).partition("@")
+    if metric not in METRIC_NAMES or not k.isdigit() or int(k) < 1:
+        raise ValueError(
+            f"a metric looks like 'NDCG@10' or 'HR@10' ({', '.join(METRIC_NAMES)} at k >= 1), got {name!r}"
+        )
+    return metric, int(k)
+
+
 def evaluate(
     scores: ArrayLike,
     relevant: ArrayLike,
@@ -175,10 +195,30 @@ def evaluate(
     """Means over users of :func:`per_user_metrics`: ``{"P@1": ..., ..., "HR@10": ..., "MAP@12": ...}``.
 
     Example: ``evaluate(scores, ds.test_relevant)`` for the paper's Table I columns; ``map_ks=(12,)`` adds
-    the H&M competition's MAP@12; ``ndcg_ks=(10,)`` adds NDCG@10 (the Mamba4Rec paper's metric).
+    the H&M competition's MAP@12; ``ndcg_ks=(10,)`` adds NDCG@10 (the Mamba4Rec paper's metric). Too many
+    users for one score matrix: :func:`evaluate_batches`.
     """
-    table = per_user_metrics(scores, relevant, ks=ks, map_ks=map_ks, ndcg_ks=ndcg_ks)
-    return {name: float(value) for name, value in table.mean(axis=0).items()}
+    return evaluate_batches([(scores, relevant)], ks=ks, map_ks=map_ks, ndcg_ks=ndcg_ks)
+
+
+def evaluate_batches(
+    batches: Iterable[tuple[ArrayLike, ArrayLike]],
+    ks: Iterable[int] = (1, 5, 10),
+    map_ks: Iterable[int] = (),
+    ndcg_ks: Iterable[int] = (),
+) -> dict[str, float]:
+    """:func:`evaluate` over users that come in batches of (scores (b, c), relevant (b, c)): the mean over
+    all their users, one batch's scores in memory at a time."""
+    ks, map_ks, ndcg_ks = tuple(ks), tuple(map_ks), tuple(ndcg_ks)
+    sums: pd.Series | None = None
+    n_users = 0
+    for scores, relevant in batches:
+        table = per_user_metrics(scores, relevant, ks=ks, map_ks=map_ks, ndcg_ks=ndcg_ks)
+        sums = table.sum(axis=0) if sums is None else sums + table.sum(axis=0)
+        n_users += len(table)
+    if sums is None or n_users == 0:
+        raise ValueError("no users to evaluate: give at least one row of scores")
+    return {name: float(value) / n_users for name, value in sums.items()}
 
 
 def metric_ceiling(

@@ -25,9 +25,11 @@ import torch
 from torch import Tensor, nn
 
 from .ops.ssm import selective_scan, selective_scan_parallel, selective_scan_ref
+from .sequential import SequenceRecommender, make_sequence_model
 from .towers import make_embedder
 
 __all__ = [
+    "sequence_costs",
     "SCANS",
     "best_seconds",
     "cost_verdict",
@@ -193,3 +195,52 @@ def cost_verdict(costs: pd.DataFrame, cpu: str | None = None) -> str:
 
     short, long = int(ratio.index.min()), int(ratio.index.max())
     return f"On this CPU, {cpu or cpu_description()}: {at(short)}; {at(long)}."
+
+
+def sequence_costs(
+    lengths: Sequence[int],
+    models: Sequence[str] = ("mamba4rec", "sasrec"),
+    n_items: int = 1000,
+    batch: int = 32,
+    repeat: int = 3,
+    **model_kwargs: object,
+) -> pd.DataFrame:
+    """Cost of each model as the history length l grows, on random histories of exactly l items.
+
+    Per (model, l): ``train_ms`` (one training step: forward, cross-entropy at every position, backward,
+    for a batch of ``batch`` histories), ``infer_ms_per_user`` (scoring the catalogue for one user, measured
+    on the batch and divided by it) and ``activation_mb`` (what autograd keeps for the backward pass).
+    """
+    generator = torch.Generator().manual_seed(0)
+    rows = []
+    for name in models:
+        torch.manual_seed(0)
+        model = make_sequence_model(name, n_items, max_len=max(lengths), **model_kwargs)
+        for length in sorted(lengths):
+            items = torch.randint(1, n_items + 1, (batch, length + 1), generator=generator)  # (b, l + 1)
+            x, y = items[:, :-1], items[:, 1:]  # (b, l) inputs and next items
+
+            def step(model: SequenceRecommender = model, x: Tensor = x, y: Tensor = y) -> None:
+                model.zero_grad(set_to_none=True)
+                model.loss(x, y).backward()
+
+            def infer(model: SequenceRecommender = model, x: Tensor = x) -> None:
+                with torch.no_grad():
+                    model.scores(x)
+
+            model.train()
+            train = best_seconds(step, repeat=repeat)
+            model.eval()
+            infer_seconds = best_seconds(infer, repeat=repeat)
+            model.train()
+            memory = saved_activation_bytes(model, x) / 2**20
+            rows.append(
+                {
+                    "model": name,
+                    "length": length,
+                    "train_ms": 1000 * train,
+                    "infer_ms_per_user": 1000 * infer_seconds / batch,
+                    "activation_mb": memory,
+                }
+            )
+    return pd.DataFrame(rows)

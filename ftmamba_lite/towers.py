@@ -16,7 +16,7 @@ s(u, i) = <f(u), g(i)> (dot, the paper's choice) or their cosine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,12 +28,16 @@ from .mlp import MLPTower
 from .tokenizer import FeatureTokenizer
 from .transformer import TransformerEmbedder
 
+ROWS_PER_PASS = 4096
+"""Rows one tower embeds in one forward pass when scoring (its activations: rows x tokens x d floats)."""
+
 __all__ = [
     "EMBEDDERS",
     "NonFiniteOutputError",
     "Tower",
     "TwoTowerModel",
     "build_two_tower",
+    "count_parameters",
     "make_embedder",
     "make_tower",
     "make_two_tower",
@@ -175,6 +179,51 @@ class TwoTowerModel(nn.Module):
         return self._checked((fu * gi).sum(-1), "score", None, None)  # (b,)
 
     @torch.no_grad()
+    def item_embeddings(
+        self, item_num: Tensor | None, item_cat: Tensor | None, rows_per_pass: int = ROWS_PER_PASS
+    ) -> Tensor:
+        """g(i) of every item, (c, o), in eval mode and in passes of ``rows_per_pass`` rows (a tower's
+        activations are rows x tokens x d floats: a 100,000-item catalogue never goes through at once)."""
+        x = item_num if item_num is not None else item_cat
+        if x is None:
+            raise ValueError("item_embeddings needs item_num or item_cat")
+        was_training = self.training
+        self.eval()
+        try:
+            parts = [
+                self.embed_items(
+                    None if item_num is None else item_num[start : start + rows_per_pass],
+                    None if item_cat is None else item_cat[start : start + rows_per_pass],
+                )
+                for start in range(0, x.shape[0], rows_per_pass)
+            ]  # (rows_per_pass, o) each
+            return torch.cat(parts) if parts else self.embed_items(item_num, item_cat)  # (c, o)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def score_batches(
+        self, user_num: Tensor | None, user_cat: Tensor | None, item_emb: Tensor, batch_size: int = 1024
+    ) -> Iterator[tuple[slice, Tensor]]:
+        """The one batched scorer: (rows, scores (b, c)) for consecutive batches of ``batch_size`` users
+        against the item embeddings ``item_emb`` (c, o) of :meth:`item_embeddings`; memory is bounded by
+        batch_size x c scores whatever the number of users."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if user_num is None and user_cat is None:
+            raise ValueError("score_all needs user_num or user_cat")
+        m = (user_num if user_num is not None else user_cat).shape[0]
+        was_training = self.training
+        self.eval()
+        try:
+            for start in range(0, m, batch_size):
+                part = slice(start, min(start + batch_size, m))
+                users = None if user_num is None else user_num[part]
+                fu = self.embed_users(users, None if user_cat is None else user_cat[part])  # (b, o)
+                yield part, self._checked(fu @ item_emb.T, "score", None, None)  # (b, c)
+        finally:
+            self.train(was_training)
+
     def score_all(
         self,
         user_num: Tensor | None,
@@ -183,31 +232,14 @@ class TwoTowerModel(nn.Module):
         item_cat: Tensor | None,
         batch_size: int = 1024,
     ) -> Tensor:
-        """Score every user against every item: embed the c items once, then the m users in batches.
+        """Score every user against every item: :meth:`score_batches` gathered into one matrix.
 
-        Returns scores (m, c), ``scores[u, i] = s(u, i)``; what evaluation and retrieval use; (0, c) for
-        m = 0 users.
+        Returns scores (m, c), ``scores[u, i] = s(u, i)``, for the small sets of evaluation and teaching
+        ((0, c) for m = 0 users); large sets go through :meth:`score_batches` batch by batch.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if user_num is None and user_cat is None:
-            raise ValueError("score_all needs user_num or user_cat")
-        was_training = self.training
-        self.eval()
-        try:
-            items = self.embed_items(item_num, item_cat)  # (c, o)
-            m = (user_num if user_num is not None else user_cat).shape[0]
-            rows = []
-            for start in range(0, m, batch_size):
-                part = slice(start, start + batch_size)
-                users = None if user_num is None else user_num[part]
-                fu = self.embed_users(users, None if user_cat is None else user_cat[part])  # (batch, o)
-                rows.append(self._checked(fu @ items.T, "score", None, None))  # (batch, c)
-            if not rows:  # m = 0 users
-                return items.new_zeros(0, items.shape[0])  # (0, c)
-            return torch.cat(rows)  # (m, c)
-        finally:
-            self.train(was_training)
+        items = self.item_embeddings(item_num, item_cat)  # (c, o)
+        rows = [scores for _, scores in self.score_batches(user_num, user_cat, items, batch_size)]
+        return torch.cat(rows) if rows else items.new_zeros(0, items.shape[0])  # (m, c)
 
 
 def make_embedder(kind: str, d_model: int = 128, n_layers: int | None = None, **kwargs: object) -> nn.Module:
@@ -304,3 +336,8 @@ def build_two_tower(config: ModelConfig) -> TwoTowerModel:
     model = TwoTowerModel(*towers, similarity=config.similarity)
     model.config = config
     return model
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Trainable parameters of a module."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

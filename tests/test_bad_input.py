@@ -12,9 +12,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftmamba_lite import train
 from ftmamba_lite.datasets import FeatureTable, RecDataset, load_spotify, make_triples
-from ftmamba_lite.encoding import TableEncoder
+from ftmamba_lite.encoding import TableEncoder, encode
+from ftmamba_lite.learn.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from ftmamba_lite.learn.engine import Callback, NonFiniteLossError, fit
+from ftmamba_lite.learn.registry import build_model
+from ftmamba_lite.learn.scoring import score_test_users
 from ftmamba_lite.mamba import MambaEmbedder, MambaLayer
 from ftmamba_lite.metrics import evaluate, top_k
 from ftmamba_lite.tokenizer import FeatureTokenizer
@@ -74,7 +77,7 @@ def test_auto_keeps_small_columns_raw_and_standardises_large_ones():
 def test_spotify_features_stay_raw_under_the_default():
     """The paper protocol feeds Spotify's 0/1 genres raw; the stored results were made that way."""
     data = load_spotify(None, n_train=50, n_valid=5, n_test=5, seed=0)
-    default, raw = train.encode(data), train.encode(data, standardize=False)
+    default, raw = encode(data), encode(data, standardize=False)
     assert default.user_encoder.standardized == [] and torch.equal(default.user_num, raw.user_num)
 
 
@@ -123,8 +126,8 @@ def _dataset(user_values: np.ndarray) -> RecDataset:
 @given(st.lists(finite, min_size=2, max_size=12))
 def test_paper_mamba_towers_score_finite_for_any_finite_raw_column_up_to_1e30(values):
     """The default encoding (auto) makes every finite raw column safe for the paper-preset towers."""
-    enc = train.encode(_dataset(np.array(values)))
-    scores = train.score_test_users(_paper_mamba(1), enc)
+    enc = encode(_dataset(np.array(values)))
+    scores = score_test_users(_paper_mamba(1), enc)
     assert scores.shape == (len(values), 4) and torch.isfinite(scores).all()
 
 
@@ -167,12 +170,12 @@ def test_duplicated_columns_zero_rows_and_non_frames_are_named():
 @pytest.fixture(scope="module")
 def spotify():
     data = load_spotify(None, n_train=400, n_valid=20, n_test=10, seed=0)
-    return data, train.encode(data)
+    return data, encode(data)
 
 
 def _tiny(enc, kind="mamba"):
     extra = {"d_state": 4, "d_conv": 4} if kind == "mamba" else {}
-    return train.build_model(enc, kind, d_model=8, n_layers=1, seed=0, **extra)
+    return build_model(enc, kind, d_model=8, n_layers=1, seed=0, **extra)
 
 
 def _weights(model):
@@ -206,21 +209,21 @@ def test_settings_are_checked_before_any_step(spotify, kwargs, message):
     _, enc = spotify
     model, began = _tiny(enc), []
 
-    class Began(train.Callback):
+    class Began(Callback):
         def on_train_begin(self, history, total_steps):
             began.append(total_steps)
 
     before = _weights(model)
     with pytest.raises(ValueError, match=message):
-        train.fit(model, enc, progress=False, callbacks=[Began()], **kwargs)
+        fit(model, enc, progress=False, callbacks=[Began()], **kwargs)
     assert began == [] and _same(before, _weights(model))
 
 
 def test_a_single_callback_and_a_generator_of_ks_are_handled(spotify):
     _, enc = spotify
     with pytest.raises(TypeError, match=r"pass \[callback\]"):
-        train.fit(_tiny(enc), enc, steps=1, progress=False, callbacks=train.Callback())
-    history = train.fit(_tiny(enc), enc, steps=1, progress=False, ks=(k for k in (1, 5)))
+        fit(_tiny(enc), enc, steps=1, progress=False, callbacks=Callback())
+    history = fit(_tiny(enc), enc, steps=1, progress=False, ks=(k for k in (1, 5)))
     assert set(history.final_metrics) == {"P@1", "P@5", "R@1", "R@5", "MRR@1", "MRR@5", "HR@1", "HR@5"}
 
 
@@ -230,22 +233,22 @@ def test_no_test_users_and_nan_targets_are_refused_before_training(spotify):
 
     no_test = dataclasses.replace(enc, test_users=enc.test_users[:0], test_relevant=enc.test_relevant[:0])
     with pytest.raises(ValueError, match="no test users"):
-        train.fit(_tiny(enc), no_test, steps=5, progress=False)
+        fit(_tiny(enc), no_test, steps=5, progress=False)
     bad = dataclasses.replace(enc, train_target=enc.train_target.clone())
     bad.train_target[7] = math.nan
     with pytest.raises(ValueError, match="train_target.*row 7"):
-        train.fit(_tiny(enc), bad, steps=5, progress=False)
+        fit(_tiny(enc), bad, steps=5, progress=False)
     frame = data.train.copy()
     frame.loc[3, "target"] = math.inf
     with pytest.raises(ValueError, match="train triples: target.*row 3"):
-        train.encode(dataclasses.replace(data, train=frame))
+        encode(dataclasses.replace(data, train=frame))
 
 
 def _reference(enc, steps):
     """The weights of an uninterrupted run of ``steps`` steps (0: the initial weights)."""
     model = _tiny(enc)
     if steps:
-        train.fit(model, enc, steps=steps, batch_size=8, lr=1e-3, progress=False, eval_every=None)
+        fit(model, enc, steps=steps, batch_size=8, lr=1e-3, progress=False, eval_every=None)
     return _weights(model)
 
 
@@ -261,8 +264,8 @@ def test_a_non_finite_step_stops_and_leaves_the_weights_of_the_last_finite_loss(
     bad = dataclasses.replace(enc, user_num=enc.user_num.clone())
     bad.user_num[enc.train_user[triple], 0] = 1e9  # Spotify: every training triple has its own user
     model = _tiny(enc)
-    with pytest.raises(train.NonFiniteLossError, match=rf"step {fail_at} of 20.*\b{triple}\b") as err:
-        train.fit(model, bad, steps=20, batch_size=8, lr=1e-3, progress=False, eval_every=None)
+    with pytest.raises(NonFiniteLossError, match=rf"step {fail_at} of 20.*\b{triple}\b") as err:
+        fit(model, bad, steps=20, batch_size=8, lr=1e-3, progress=False, eval_every=None)
     history = err.value.history
     assert err.value.step == fail_at and triple in err.value.rows
     assert history.stopped_early and "step" in history.stop_reason
@@ -274,8 +277,8 @@ def test_a_non_finite_step_stops_and_leaves_the_weights_of_the_last_finite_loss(
 def test_a_huge_learning_rate_is_stopped_with_the_model_as_it_was(spotify):
     _, enc = spotify
     model = _tiny(enc)
-    with pytest.raises(train.NonFiniteLossError, match="lr=1e\\+30") as err:
-        train.fit(model, enc, steps=20, batch_size=8, lr=1e30, progress=False, eval_every=None)
+    with pytest.raises(NonFiniteLossError, match="lr=1e\\+30") as err:
+        fit(model, enc, steps=20, batch_size=8, lr=1e30, progress=False, eval_every=None)
     assert len(err.value.history.losses) >= 1
     assert _same(_reference(enc, len(err.value.history.losses) - 1), _weights(model))
 
@@ -283,13 +286,13 @@ def test_a_huge_learning_rate_is_stopped_with_the_model_as_it_was(spotify):
 def test_an_error_during_training_keeps_the_history(spotify):
     _, enc = spotify
 
-    class Boom(train.Callback):
+    class Boom(Callback):
         def on_step(self, history, step, loss):
             if step == 3:
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt) as err:
-        train.fit(_tiny(enc), enc, steps=10, callbacks=[Boom()], progress=False, eval_every=None)
+        fit(_tiny(enc), enc, steps=10, callbacks=[Boom()], progress=False, eval_every=None)
     assert err.value.history.steps == [1, 2, 3]
 
 
@@ -301,29 +304,29 @@ def saved(spotify, tmp_path_factory):
     _, enc = spotify
     model = _tiny(enc)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    train.save_checkpoint(model, path, data=enc)
+    save_checkpoint(model, path, data=enc)
     return model, path, path.read_bytes()
 
 
 @pytest.mark.parametrize("kind", ["mamba", "transformer", "linear", "mlp"])
 def test_every_model_that_saves_loads(spotify, tmp_path, kind):
-    from ftmamba_lite.baselines import build_baseline
+    from ftmamba_lite.learn.baselines import build_baseline
 
     _, enc = spotify
     model = build_baseline(kind, enc) if kind in ("linear", "mlp") else _tiny(enc, kind)
-    train.save_checkpoint(model, tmp_path / "m.pt", data=enc)
-    loaded = train.load_checkpoint(tmp_path / "m.pt", dataset="spotify")
+    save_checkpoint(model, tmp_path / "m.pt", data=enc)
+    loaded = load_checkpoint(tmp_path / "m.pt", dataset="spotify")
     assert loaded.config == model.config and _same(_weights(model), _weights(loaded))
 
 
 def test_a_loaded_checkpoint_scores_new_raw_rows(spotify, saved):
     data, enc = spotify
     model, path, _ = saved
-    checkpoint = train.read_checkpoint(path, dataset=data)
+    checkpoint = read_checkpoint(path, dataset=data)
     assert checkpoint.dataset == "spotify" and checkpoint.version
     raw_users = data.users.frame.iloc[data.test_users]
     scores = checkpoint.score(raw_users, data.items.frame)
-    assert torch.equal(scores, train.score_test_users(model, enc))
+    assert torch.equal(scores, score_test_users(model, enc))
 
 
 @FAST
@@ -338,8 +341,8 @@ def test_any_damaged_byte_or_truncation_is_refused_naming_the_file(saved, tmp_pa
         damaged = damaged[: data.draw(st.integers(0, len(blob) - 1))]
     target = tmp_path_factory.mktemp("bad") / "model.pt"
     target.write_bytes(bytes(damaged))
-    with pytest.raises(train.CheckpointError, match=str(target)):
-        train.load_checkpoint(target)
+    with pytest.raises(CheckpointError, match=str(target)):
+        load_checkpoint(target)
 
 
 @pytest.mark.parametrize(
@@ -349,12 +352,12 @@ def test_any_damaged_byte_or_truncation_is_refused_naming_the_file(saved, tmp_pa
 def test_files_that_are_not_checkpoints_are_named(tmp_path, content, message):
     path = tmp_path / "x.pt"
     path.write_bytes(content)
-    with pytest.raises(train.CheckpointError, match=rf"{path}.*{message}"):
-        train.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=rf"{path}.*{message}"):
+        load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "nope.pt")):
-        train.load_checkpoint(tmp_path / "nope.pt")
+        load_checkpoint(tmp_path / "nope.pt")
     with pytest.raises(IsADirectoryError, match=str(tmp_path)):
-        train.load_checkpoint(tmp_path)
+        load_checkpoint(tmp_path)
 
 
 def test_another_version_or_dataset_is_refused_by_name(spotify, saved, tmp_path, monkeypatch):
@@ -362,16 +365,16 @@ def test_another_version_or_dataset_is_refused_by_name(spotify, saved, tmp_path,
 
     _, enc = spotify
     model, path, _ = saved
-    with pytest.raises(train.CheckpointError, match=r"dataset 'spotify', not 'hm'"):
-        train.load_checkpoint(path, dataset="hm")
+    with pytest.raises(CheckpointError, match=r"dataset 'spotify', not 'hm'"):
+        load_checkpoint(path, dataset="hm")
     other = dataclasses.replace(enc, user_spec={**enc.user_spec, "n_numerical": 3})
-    with pytest.raises(train.CheckpointError, match="user tower has 20 numeric features"):
-        train.load_checkpoint(path, dataset=other)
+    with pytest.raises(CheckpointError, match="user tower has 20 numeric features"):
+        load_checkpoint(path, dataset=other)
     monkeypatch.setattr(train, "_package_version", lambda: "0.0.1")
-    train.save_checkpoint(model, tmp_path / "old.pt")
+    save_checkpoint(model, tmp_path / "old.pt")
     monkeypatch.undo()
-    with pytest.raises(train.CheckpointError, match=r"old.pt: written by ftmamba-lite 0.0.1, this is"):
-        train.load_checkpoint(tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match=r"old.pt: written by ftmamba-lite 0.0.1, this is"):
+        load_checkpoint(tmp_path / "old.pt")
 
 
 def test_a_failed_save_leaves_the_existing_checkpoint_intact(saved, tmp_path, monkeypatch):
@@ -384,10 +387,10 @@ def test_a_failed_save_leaves_the_existing_checkpoint_intact(saved, tmp_path, mo
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
-        train.save_checkpoint(model, target)
+        save_checkpoint(model, target)
     assert target.read_bytes() == blob and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        train.save_checkpoint(model, tmp_path / "no" / "model.pt")
+        save_checkpoint(model, tmp_path / "no" / "model.pt")
 
 
 # --- empty inputs ---

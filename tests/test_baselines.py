@@ -11,17 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ftmamba_lite.baselines import BASELINES, MLPTower, build_baseline, make_baseline
 from ftmamba_lite.datasets import FeatureTable, RecDataset, load_spotify, make_triples
+from ftmamba_lite.encoding import encode
+from ftmamba_lite.learn.baselines import BASELINES, MLPTower, build_baseline, make_baseline
+from ftmamba_lite.learn.checkpoints import load_checkpoint, save_checkpoint
+from ftmamba_lite.learn.engine import fit
+from ftmamba_lite.learn.scoring import score_test_users
 from ftmamba_lite.metrics import evaluate, metric_ceiling, top_k
-from ftmamba_lite.train import (
-    count_parameters,
-    encode,
-    fit,
-    load_checkpoint,
-    save_checkpoint,
-    score_test_users,
-)
+from ftmamba_lite.towers import count_parameters
 
 
 def tiny_dataset(test_targets: bool = True) -> RecDataset:

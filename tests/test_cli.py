@@ -8,8 +8,9 @@ import io
 import pandas as pd
 import pytest
 
-from ftmamba_lite import cli, experiments
+from ftmamba_lite import cli
 from ftmamba_lite.cli import main
+from ftmamba_lite.learn import experiments
 
 
 @pytest.fixture

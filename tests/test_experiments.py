@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from ftmamba_lite.experiments import (
+from ftmamba_lite.learn.experiments import (
     EXPERIMENTS,
     SeedResult,
     check_run,
@@ -197,7 +197,7 @@ def _seed_rows() -> list[dict]:
 
 
 def test_plateau_position_compares_each_seed_with_its_own_references() -> None:
-    from ftmamba_lite.experiments import plateau_position
+    from ftmamba_lite.learn.experiments import plateau_position
 
     out = plateau_position(_seed_rows()).set_index(["model", "seed"])
     assert list(out.index) == [("transformer", 0), ("transformer", 1), ("mamba", 1)]
@@ -207,7 +207,7 @@ def test_plateau_position_compares_each_seed_with_its_own_references() -> None:
 
 
 def test_plateau_position_names_what_is_missing() -> None:
-    from ftmamba_lite.experiments import plateau_position
+    from ftmamba_lite.learn.experiments import plateau_position
 
     rows = _seed_rows()
     with pytest.raises(ValueError, match="no 'oracle' runs"):

@@ -3,7 +3,9 @@
     ops      tensors in, tensors out (scans, convolution, fused kernels, their runtime and threads)
     model    the paper's model: config, tokenizer, Mamba, Transformer, MLP tower, towers, sequential models
     data     datasets (loaders and generators) and the table encoder: no model
-    learn    training, metrics, analysis, experiments, baselines fitted from data, timing
+    files    persistence: atomic writes, digests, the version policy (below data, which writes downloads)
+    learn    losses, metrics <- scoring, checkpoints, baselines, tables <- the engine, the registry <- the
+             sequence task <- experiments, the Recommender <- sweeps (LEARN_RANK)
     course   notebook helpers (widgets, plots, exercises, links, setup): on top, imported by nobody below
     face     the command line: on top of learn, beside course
 
@@ -29,17 +31,14 @@ LAYER_OF = {
     "mlp": "model",
     "towers": "model",
     "sequential": "model",
+    "persistence": "files",
     "datasets": "data",
     "encoding": "data",
-    "baselines": "learn",
-    "train": "learn",
-    "train_sequential": "learn",
+    "losses": "learn",
     "metrics": "learn",
     "analysis": "learn",
-    "experiments": "learn",
-    "sweep": "learn",
     "timing": "learn",
-    "losses": "learn",
+    "learn": "learn",
     "recommender": "learn",
     "course": "course",
     "cli": "face",
@@ -49,13 +48,33 @@ LAYER_OF = {
 MAY_IMPORT = {
     "ops": {"ops"},
     "model": {"ops", "model"},
-    "data": {"data"},
-    "learn": {"ops", "model", "data", "learn"},
-    "course": {"ops", "model", "data", "learn", "course"},
-    "face": {"ops", "model", "data", "learn", "face"},
-    # the package exports the model's names and the one learn-layer estimator, Recommender (issue 21)
+    "files": {"files"},
+    "data": {"files", "data"},
+    "learn": {"ops", "model", "files", "data", "learn"},
+    "course": {"ops", "model", "files", "data", "learn", "course"},
+    "face": {"ops", "model", "files", "data", "learn", "face"},
+    # the package exports the model's names and the one learn-layer estimator, Recommender
     "package": {"model", "learn"},
 }
+# Inside the learn layer, in order: a module imports only modules of a lower rank.
+LEARN_RANK = {
+    "losses": 0,
+    "metrics": 0,
+    "timing": 0,
+    "analysis": 1,
+    "learn.scoring": 1,
+    "learn.checkpoints": 1,
+    "learn.baselines": 1,
+    "learn.tables": 1,
+    "learn.engine": 2,
+    "learn.registry": 2,
+    "learn.sequence": 3,
+    "learn.experiments": 4,
+    "recommender": 4,
+    "learn.sweep": 5,
+    "learn": 6,
+}
+MAX_TOP_LEVEL_MODULES = 16
 
 
 def module_name(path: Path) -> str:
@@ -140,6 +159,31 @@ def test_no_import_cycles() -> None:
             visit(name, [name])
 
 
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if layer(n) == "learn"))
+def test_learn_modules_import_only_lower_ranks(name: str) -> None:
+    own = LEARN_RANK[name]
+    wrong = {t: LEARN_RANK.get(t) for t in GRAPH[name] if layer(t) == "learn" and LEARN_RANK[t] >= own}
+    assert not wrong, f"ftmamba_lite.{name} (rank {own}) imports learn modules of rank >= {own}: {wrong}"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_private_name_is_imported_across_modules(name: str) -> None:
+    tree = ast.parse(MODULES[name].read_text())
+    private = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("ftmamba_lite"))
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+    assert not private, f"ftmamba_lite.{name} imports private names {private} from other modules"
+
+
+def test_the_top_level_stays_small() -> None:
+    top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, f"{len(top)} modules at the top level: {top}"
+
+
 def test_only_the_runtime_loads_the_kernels() -> None:
     """One way to load the numba kernels: ftmamba_lite.ops.runtime (the others call runtime.kernels())."""
     loaders = sorted(name for name, targets in GRAPH.items() if "ops.kernels" in targets)
@@ -151,7 +195,8 @@ def test_the_walk_sees_the_imports_it_checks() -> None:
     assert {"ops.mamba_inner"} <= GRAPH["mamba"]
     assert {"ops.runtime", "ops.checks"} <= GRAPH["ops.fused_scan"]
     assert "ops.kernels" in GRAPH["ops.runtime"]  # `from . import kernels` inside a function
-    assert {"towers", "datasets.base", "train"} <= GRAPH["baselines"]
+    assert {"towers", "datasets.base", "encoding"} <= GRAPH["learn.baselines"]
+    assert "learn.engine" not in GRAPH["learn.baselines"]
     assert layer("course.widgets") == "course" and layer("ops.kernels") == "ops"
     with pytest.raises(AssertionError, match="belongs to no layer"):
         layer("newmodule")

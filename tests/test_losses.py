@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from ftmamba_lite import losses
-from ftmamba_lite.baselines import build_baseline
 from ftmamba_lite.datasets import load_spotify
-from ftmamba_lite.train import encode, fit
+from ftmamba_lite.encoding import encode
+from ftmamba_lite.learn.baselines import build_baseline
+from ftmamba_lite.learn.engine import fit
 
 
 @pytest.mark.parametrize("with_ids", [False, True])

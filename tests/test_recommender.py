@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from ftmamba_lite import Recommender, recommender
+import ftmamba_lite
+from ftmamba_lite import Recommender
+from ftmamba_lite.learn import scoring
+from ftmamba_lite.learn.scoring import SeenItems, top_k_fast
 from ftmamba_lite.metrics import evaluate, top_k
+from ftmamba_lite.recommender import RECIPES
 
-FAST = {"progress": False, "lr": 1e-2, "epochs": 12}  # tiny tables: a large step, a few epochs
+FAST = {
+    "progress": False,
+    "lr": 1e-2,
+    "epochs": 12,
+    "protocol": "paper",
+}  # tiny tables: a large step, a few epochs
 TINY = {"d_model": 8, "n_layers": 1}  # the smallest Mamba / Transformer towers
 
 
@@ -77,9 +85,10 @@ def test_recommend_is_the_reference_ranking_in_any_batch_size(fitted, tables, mo
     interactions, users, items = tables
     ids = list(users["user_id"][:7])
     model = fitted.model_
-    rows = [fitted._index["user"].get_loc(u) for u in ids]
+    users_side, items_side = fitted.tables.users, fitted.tables.items
+    rows = [users_side.index.get_loc(u) for u in ids]
     scores = model.score_all(
-        fitted._user_num[rows], fitted._user_cat[rows], fitted._item_num, fitted._item_cat
+        users_side.x_num[rows], users_side.x_cat[rows], items_side.x_num, items_side.x_cat
     )
     for r, user in enumerate(ids):
         seen = interactions.loc[interactions["user_id"] == user, "item_id"]
@@ -94,11 +103,12 @@ def test_recommend_is_the_reference_ranking_in_any_batch_size(fitted, tables, mo
         }
     )
     pd.testing.assert_frame_equal(fitted.recommend(ids, k=4), expected)
-    monkeypatch.setattr(recommender, "SCORE_BUDGET", 1)
+    monkeypatch.setattr(scoring, "SCORE_BUDGET", 1)
     pd.testing.assert_frame_equal(fitted.recommend(ids, k=4), expected)
-    monkeypatch.setattr(recommender, "ROWS_PER_PASS", 3)  # item embeddings in passes of 3 rows
     chunked = copy.copy(fitted)
-    chunked._item_emb = chunked._item_embeddings()
+    chunked._item_emb = model.item_embeddings(
+        items_side.x_num, items_side.x_cat, rows_per_pass=3
+    )  # passes of 3
     torch.testing.assert_close(chunked._item_emb, fitted._item_emb)
     chunked_out = chunked.recommend(ids, k=4)
     assert list(chunked_out["item_id"]) == list(expected["item_id"])
@@ -120,7 +130,7 @@ def test_new_users_with_unseen_categories_fall_back_to_their_features(fitted, ta
     known = fitted.recommend(
         pd.DataFrame({"user_id": ["u0"], "age": [30], "taste": ["rock"], "plan": ["free"]}), k=16
     )
-    assert not set(known["item_id"]) & set(fitted._ids["item"][fitted._seen_items(0)])
+    assert not set(known["item_id"]) & set(fitted.tables.items.ids[fitted.seen.items_of(0)])
     assert len(known) == 11  # 16 items, 5 seen
 
 
@@ -153,10 +163,32 @@ def test_every_embedder_fits_and_recommends(tables, embedder: str) -> None:
     assert len(out) == 3 and np.isfinite(out["score"]).all()
 
 
-def test_the_paper_presets_are_the_default(tables) -> None:
-    rec = Recommender("mamba")
+def test_the_paper_protocol_is_one_argument_away(tables) -> None:
+    rec = Recommender("mamba", protocol="paper")
     assert (rec.options["d_model"], rec.options["batch_size"], rec.options["lr"]) == (128, 32, 1e-4)
-    assert rec.options["loss"] == "mse" and rec.options["n_negatives"] == 1
+    assert rec.options["loss"] == "mse" and rec.options["n_negatives"] == 1 and rec.options["epochs"] == 1
+    default = Recommender("mamba")
+    assert default.options["protocol"] == "recommended"
+    assert {k: default.options[k] for k in RECIPES["recommended"]} == RECIPES["recommended"]
+    assert Recommender("mamba", protocol="paper", lr=5e-4).options["lr"] == 5e-4  # a given value wins
+    with pytest.raises(ValueError, match="unknown protocol 'fast'"):
+        Recommender("mamba", protocol="fast")
+
+
+def test_the_default_recipe_carves_a_validation_split_and_keeps_the_best_weights(tables) -> None:
+    interactions, users, items = tables
+    rec = Recommender("mlp", seed=0, progress=False, batch_size=32, eval_every=2).fit(
+        interactions, users, items
+    )
+    frame = rec.validation_
+    assert frame is not None and len(frame) == len(rec.history_.eval_steps)
+    best = rec.history_.best_step
+    assert best == int(frame.loc[frame["NDCG@10"].idxmax(), "step"])
+    out = rec.recommend(["u0", "u1"], k=3)
+    assert genre_share(rec, out[out["user_id"] == "u0"], items, "rock") == 1.0
+    assert genre_share(rec, out[out["user_id"] == "u1"], items, "jazz") == 1.0
+    seen = set(interactions.loc[interactions["user_id"] == "u0", "item_id"])
+    assert not seen & set(out.loc[out["user_id"] == "u0", "item_id"])  # the carved pairs are excluded too
 
 
 def test_explicit_targets_train_with_mse_on_them(tables) -> None:
@@ -166,8 +198,8 @@ def test_explicit_targets_train_with_mse_on_them(tables) -> None:
     assert np.mean(history.losses[-10:]) < 0.5 * np.mean(history.losses[:10])
     # implicit feedback samples negatives (twice the triples); explicit trains on the rows as they are
     implicit = Recommender("mlp", seed=0, **FAST).fit(interactions, users, items)
-    assert len(history.steps) == 12 * math.ceil(200 / 32)
-    assert len(implicit.history_.steps) == 12 * math.ceil(400 / 32)
+    assert len(history.steps) == 12 * (200 // 32)
+    assert len(implicit.history_.steps) == 12 * (400 // 32)
 
 
 def test_softmax_loss_trains_on_positives_and_learns_the_taste(tables) -> None:
@@ -181,10 +213,10 @@ def test_softmax_loss_trains_on_positives_and_learns_the_taste(tables) -> None:
 
 def test_negatives_are_never_items_the_user_interacted_with() -> None:
     rng = np.random.default_rng(0)
-    seen = np.array([0 * 5 + 1, 0 * 5 + 2, 1 * 5 + 0, 1 * 5 + 1, 1 * 5 + 2, 1 * 5 + 3])  # user 1 left item 4
+    seen = SeenItems(np.array([0, 0, 1, 1, 1, 1]), np.array([1, 2, 0, 1, 2, 3]), 2, 5)  # user 1 left item 4
     users = np.repeat([0, 1], 500)
-    negatives = recommender._sample_negatives(users, seen, 5, rng)
-    assert not np.isin(users * 5 + negatives, seen).any()
+    negatives = seen.sample_unseen(users, rng)
+    assert not seen.contains(users, negatives).any()
     assert set(negatives[users == 1]) == {4} and set(negatives[users == 0]) == {0, 3, 4}
 
 
@@ -201,14 +233,9 @@ def test_feature_kinds_are_inferred_and_overridable(tables) -> None:
         interactions, users, items, categorical=["age"], user_features=["age", "taste"]
     )
     assert rec.features["user"] == {"numeric": [], "categorical": ["age", "taste", "user_id"]}
-    encoder = rec._encoders["user"]
-    assert encoder.numeric == [] and encoder.categorical == ["age", "taste", "user_id"]
-    assert rec._encoders["item"].numeric == ["year"] and rec._encoders["item"].categorical == [
-        "genre",
-        "item_id",
-    ]
+    assert rec.features["item"] == {"numeric": ["year"], "categorical": ["genre", "item_id"]}
     no_ids = Recommender("linear", progress=False, use_ids=False).fit(interactions, users, items)
-    assert no_ids._encoders["user"].categorical == ["taste", "plan"]
+    assert no_ids.features["user"]["categorical"] == ["taste", "plan"]
     with pytest.raises(ValueError, match="both numeric and categorical"):
         Recommender("linear").fit(interactions, users, items, numeric=["age"], categorical=["age"])
     with pytest.raises(ValueError, match=r"'colour'"):
@@ -219,7 +246,8 @@ def test_ids_alone_are_features_when_no_tables_are_given(tables) -> None:
     interactions, _, _ = tables
     rec = Recommender("mlp", **FAST).fit(interactions)
     assert (
-        rec._encoders["user"].categorical == ["user_id"] and rec.n_items == interactions["item_id"].nunique()
+        rec.features["user"]["categorical"] == ["user_id"]
+        and rec.n_items == interactions["item_id"].nunique()
     )
     assert len(rec.recommend(["u2"], k=3)) == 3
     with pytest.raises(ValueError, match="no users table and use_ids=False"):
@@ -247,9 +275,10 @@ def test_evaluate_is_the_package_metric_on_the_masked_score_matrix(fitted, table
         )
     ]
     ids = list(pd.unique(held["user_id"]))
-    rows = [fitted._index["user"].get_loc(u) for u in ids]
+    users_side, items_side = fitted.tables.users, fitted.tables.items
+    rows = [users_side.index.get_loc(u) for u in ids]
     scores = fitted.model_.score_all(
-        fitted._user_num[rows], fitted._user_cat[rows], fitted._item_num, fitted._item_cat
+        users_side.x_num[rows], users_side.x_cat[rows], items_side.x_num, items_side.x_cat
     )
     relevant = np.zeros(scores.shape, dtype=bool)
     for r, user in enumerate(ids):
@@ -277,8 +306,10 @@ def test_save_and_load_give_bit_identical_recommendations(tables, tmp_path, embe
     pd.testing.assert_frame_equal(loaded.recommend(new, k=6), before[1], check_exact=True)
     assert loaded.evaluate(held) == before[2]
     config = json.loads((tmp_path / "model" / "recommender.json").read_text())
-    assert {"torch", "ftmamba_lite", "numpy", "pandas"} <= set(config["versions"])
-    assert config["options"]["embedder"] == embedder and config["schema"]["user_id"] == "user_id"
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
+    assert manifest["kind"] == "recommender" and manifest["version"] == ftmamba_lite.__version__
+    assert set(manifest["files"]) == {"recommender.json", "weights.pt"}
+    assert config["settings"]["embedder"] == embedder and config["tables"]["users"]["id_column"] == "user_id"
 
 
 def test_save_never_overwrites_what_is_not_a_saved_model(fitted, tmp_path) -> None:
@@ -292,7 +323,11 @@ def test_save_never_overwrites_what_is_not_a_saved_model(fitted, tmp_path) -> No
     assert (folder / "notes.txt").read_text() == "keep me"
     fitted.save(tmp_path / "model")
     fitted.save(tmp_path / "model", overwrite=True)  # replacing a saved model is allowed
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["recommender.json", "weights.pt"]
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [
+        "manifest.json",
+        "recommender.json",
+        "weights.pt",
+    ]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
 
 
@@ -302,13 +337,16 @@ def test_load_checks_the_files_and_names_them(fitted, tmp_path) -> None:
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=r"weights\.pt does not match its checksum"):
+    with pytest.raises(ValueError, match=r"weights\.pt: does not match its sha256 in manifest\.json"):
         Recommender.load(path)
     (path / "recommender.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"recommender\.json is not valid JSON"):
+    with pytest.raises(ValueError, match=r"recommender\.json: does not match its sha256"):
         Recommender.load(path)
     (path / "recommender.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"recommender\.json not found"):
+    with pytest.raises(ValueError, match=r"recommender\.json: is missing"):
+        Recommender.load(path)
+    (path / "manifest.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json not found"):
         Recommender.load(path)
 
 
@@ -336,7 +374,7 @@ def test_bad_tables_get_errors_that_name_the_column_and_value(tables) -> None:
         )
     with pytest.raises(ValueError, match="column 'rating' of the interactions table is missing a value"):
         rec.fit(interactions.assign(rating=np.nan), users, items, target="rating")
-    with pytest.raises(ValueError, match="target column 'rating' holds 1 infinite"):
+    with pytest.raises(ValueError, match=r"target column 'rating' holds inf at row 3 \(1 such row"):
         rec.fit(
             interactions.assign(rating=interactions["rating"].where(interactions.index != 3, np.inf)),
             users,
@@ -347,7 +385,7 @@ def test_bad_tables_get_errors_that_name_the_column_and_value(tables) -> None:
         rec.fit(interactions.to_numpy(), users, items)
     with pytest.raises(ValueError, match="unknown embedder 'gru'"):
         Recommender("gru")
-    with pytest.raises(ValueError, match="metric must look like"):
+    with pytest.raises(ValueError, match="a metric looks like 'NDCG@10'"):
         Recommender("mlp", metric="AUC")
     with pytest.raises(RuntimeError, match="not fitted"):
         rec.recommend(["u0"])
@@ -377,7 +415,7 @@ def test_known_ids_keep_their_type_and_wrong_types_are_named(tables) -> None:
     assert out["user_id"].dtype == np.int64 and list(out["user_id"]) == [3, 3, 4, 4]
     with pytest.raises(ValueError, match=r"\['3'\] are not among the 40 users"):
         rec.recommend(["3"])
-    with pytest.raises(ValueError, match="steps must be a whole number >= 1, got 0"):
+    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
         Recommender("mlp", steps=0)
     with pytest.raises(ValueError, match="metric='NDCG@20' ranks more items than the catalogue's 16"):
         Recommender("mlp", metric="NDCG@20").fit(inter.iloc[10:], numbered, items, validation=inter.iloc[:10])
@@ -404,6 +442,6 @@ def test_top_k_fast_is_the_stable_sort_of_metrics_top_k(k: int) -> None:
     masked = scores.clone()
     masked[:, :35] = -torch.inf  # fewer than k finite items in some rows (k = 10): the fallback
     for matrix in (scores, ties, masked, torch.zeros(3, 40)):
-        np.testing.assert_array_equal(recommender.top_k_fast(matrix, k), top_k(matrix, k))
+        np.testing.assert_array_equal(top_k_fast(matrix, k), top_k(matrix, k))
     with pytest.raises(ValueError, match="NaN"):
-        recommender.top_k_fast(torch.full((2, 5), torch.nan), 2)
+        top_k_fast(torch.full((2, 5), torch.nan), 2)

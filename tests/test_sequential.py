@@ -7,11 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from ftmamba_lite.datasets.movielens import synthetic_sequences
+from ftmamba_lite.learn.registry import build_sequence_model
 from ftmamba_lite.mamba import MambaLayer
 from ftmamba_lite.sequential import Mamba4Rec, SASRec, make_sequence_model
-from ftmamba_lite.train_sequential import (
-    build_sequence_model,
-)
 
 SMALL = {"d_model": 16, "max_len": 12}
 

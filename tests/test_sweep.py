@@ -1,4 +1,4 @@
-"""Seed sweeps (ftmamba_lite.sweep): plans, atomic per-run results, resume after a kill, joblib = Dask."""
+"""Seed sweeps (ftmamba_lite.learn.sweep): plans, atomic per-run results, resume after a kill, joblib = Dask."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ftmamba_lite import sweep
-from ftmamba_lite.experiments import EXPERIMENTS
+from ftmamba_lite.learn import sweep
+from ftmamba_lite.learn.experiments import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"data_kwargs": {"n_train": 200, "n_valid": 20, "n_test": 10}, "steps": 4, "eval_every": 2}

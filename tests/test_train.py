@@ -5,15 +5,11 @@ import pytest
 import torch
 
 from ftmamba_lite.datasets import load_spotify
-from ftmamba_lite.train import (
-    Callback,
-    build_model,
-    encode,
-    fit,
-    load_checkpoint,
-    save_checkpoint,
-    score_test_users,
-)
+from ftmamba_lite.encoding import encode
+from ftmamba_lite.learn.checkpoints import load_checkpoint, save_checkpoint
+from ftmamba_lite.learn.engine import Callback, fit
+from ftmamba_lite.learn.registry import build_model
+from ftmamba_lite.learn.scoring import score_test_users
 
 
 @pytest.fixture(scope="module")

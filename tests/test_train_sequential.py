@@ -1,4 +1,4 @@
-"""Training and evaluating the sequence models (ftmamba_lite.train_sequential)."""
+"""Training and evaluating the sequence models (ftmamba_lite.learn.sequence)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ import pytest
 import torch
 
 from ftmamba_lite.datasets.movielens import SequenceDataset, leave_one_out, synthetic_sequences
+from ftmamba_lite.learn.registry import build_sequence_model
+from ftmamba_lite.learn.sequence import evaluate_next_item, fit_sequential, score_histories
 from ftmamba_lite.sequential import make_sequence_model
-from ftmamba_lite.train_sequential import (
-    build_sequence_model,
-    evaluate_next_item,
-    fit_sequential,
-    score_histories,
-    sequence_costs,
-)
+from ftmamba_lite.timing import sequence_costs
 
 SMALL = {"d_model": 16, "max_len": 12}
 

@@ -507,7 +507,7 @@ def hit_ratio_heatmap_figure(
     cell, written in the cell; combinations without results stay blank.
 
     ``results`` has columns ``model``, ``clusters``, ``messages`` and ``metric`` (e.g. the rows of
-    :func:`ftmamba_lite.experiments.run_seed` for the vaccine grid, or ``paper_table("vaccine")`` renamed
+    :func:`ftmamba_lite.learn.experiments.run_seed` for the vaccine grid, or ``paper_table("vaccine")`` renamed
     ``embedder`` -> ``model``).
     """
     for column in ("model", "clusters", "messages", metric):

@@ -12,12 +12,12 @@ import pandas as pd
 from IPython.display import display
 
 from ..recommender import Recommender
-from .widgets import _Panel, _tagged
+from .widgets import Panel, tagged
 
 __all__ = ["NewUserExplorer"]
 
 
-class NewUserExplorer(_Panel):
+class NewUserExplorer(Panel):
     """One control per user feature of a fitted :class:`Recommender` (a slider per numeric column, a dropdown
     per categorical one, with the values of ``users``); every change re-runs ``recommend`` for that new user.
 
@@ -55,7 +55,7 @@ class NewUserExplorer(_Panel):
                 options = [(str(v), v) for v in values]
                 control = widgets.Dropdown(options=options, value=values[0], description=name)
             control.observe(lambda _change: self.update(), names="value")
-            self.controls[name] = _tagged(control, f"ftm-user-{name}")
+            self.controls[name] = tagged(control, f"ftm-user-{name}")
         self.titles = None
         if items is not None and title_column in items.columns:
             self.titles = items.set_index(rec.schema["item_id"])[title_column]

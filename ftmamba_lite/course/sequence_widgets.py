@@ -19,8 +19,8 @@ from IPython.display import display
 from plotly.subplots import make_subplots
 
 from ..datasets.movielens import LeaveOneOut, SequenceDataset
-from ..train import Callback, History
-from ..train_sequential import score_histories
+from ..learn.engine import Callback, History
+from ..learn.sequence import score_histories
 from . import plots
 from .widgets import LiveFigure
 
@@ -61,7 +61,7 @@ def sequence_training_figure(k: int = 10, references: Mapping[str, float] | None
 
 
 class LiveSequenceCurves(Callback):
-    """A :class:`ftmamba_lite.train.Callback` for :func:`~ftmamba_lite.train_sequential.fit_sequential` that
+    """A :class:`ftmamba_lite.learn.engine.Callback` for :func:`~ftmamba_lite.learn.sequence.fit_sequential` that
     draws one run's loss and validation HR@k into a :func:`sequence_training_figure` shown by a
     :class:`~ftmamba_lite.course.widgets.LiveFigure` (about ``updates`` redraws of the loss per run)."""
 
@@ -117,7 +117,7 @@ def comparison_figure(
 
 def sequence_cost_figure(costs: pd.DataFrame) -> go.Figure:
     """Training step time, inference time per user and activation memory against the history length l
-    (the output of :func:`ftmamba_lite.train_sequential.sequence_costs`), one line per model."""
+    (the output of :func:`ftmamba_lite.learn.sequence.sequence_costs`), one line per model."""
     panels = (
         ("train_ms", "training step (ms)", "one training step, batch of histories"),
         ("infer_ms_per_user", "time per user (ms)", "inference: scoring the catalogue"),

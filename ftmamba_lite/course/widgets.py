@@ -56,12 +56,14 @@ from IPython.display import display
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from ..analysis import over_under, over_under_summary
-from ..baselines import build_baseline
 from ..encoding import TableEncoder
+from ..learn.engine import Callback, History, fit
+from ..encoding import EncodedData
+from ..learn.registry import build_model, kind_names
+from ..towers import count_parameters
 from ..metrics import ArrayLike
 from ..tokenizer import FeatureTokenizer
 from ..towers import TwoTowerModel
-from ..train import Callback, EncodedData, History, build_model, count_parameters, fit
 from . import plots
 from .demos import impulse_response
 from .environment import in_colab
@@ -77,6 +79,11 @@ __all__ = [
     "figure_bundle",
     "live_plot_mode",
 ]
+
+SEQUENCE_LAYER_KINDS = kind_names("two-tower", sequence_layer=True)
+"""The Training panel's models with a sequence layer (its "both" trains them one after the other)."""
+BASELINE_KINDS = kind_names("two-tower", trained=True, sequence_layer=False)
+"""The Training panel's trained baselines (:mod:`ftmamba_lite.learn.baselines`)."""
 
 LIVE_PLOTS_ENV = "FTMAMBA_LITE_LIVE_PLOTS"
 
@@ -248,7 +255,7 @@ class LiveFigure:
             self.figure.layout = new.layout
 
 
-class _Panel:
+class Panel:
     """Shared display logic: a panel shows its ``view`` box."""
 
     view: widgets.Box
@@ -258,12 +265,12 @@ class _Panel:
         display(self.view)
 
 
-def _tagged(widget: widgets.Widget, css_class: str) -> widgets.Widget:
+def tagged(widget: widgets.Widget, css_class: str) -> widgets.Widget:
     widget.add_class(css_class)
     return widget
 
 
-class TokenizerExplorer(_Panel):
+class TokenizerExplorer(Panel):
     """Notebook 01: one table row through a :class:`FeatureTokenizer`, shown as its (l, d) token matrix.
 
     Controls: ``d_token`` (slider, d), ``features`` (which columns become tokens), ``row`` (which table row),
@@ -290,19 +297,17 @@ class TokenizerExplorer(_Panel):
         self.frame = frame
         self.numeric, self.categorical, self.seed = list(numeric), list(categorical), seed
         columns = [*self.numeric, *self.categorical]
-        self.d_token = _tagged(
+        self.d_token = tagged(
             widgets.IntSlider(value=d_token, min=1, max=64, description="d_token"), "ftm-d-token"
         )
-        self.features = _tagged(
+        self.features = tagged(
             widgets.SelectMultiple(
                 options=columns, value=tuple(columns), rows=min(8, len(columns)), description="Features"
             ),
             "ftm-features",
         )
-        self.row = _tagged(
-            widgets.IntSlider(value=0, min=0, max=len(frame) - 1, description="Row"), "ftm-row"
-        )
-        self.cls_position = _tagged(
+        self.row = tagged(widgets.IntSlider(value=0, min=0, max=len(frame) - 1, description="Row"), "ftm-row")
+        self.cls_position = tagged(
             widgets.ToggleButtons(options=["end", "start"], value="end", description="[CLS] at"),
             "ftm-cls-position",
         )
@@ -366,7 +371,7 @@ class TokenizerExplorer(_Panel):
         self.live.replace(self._figure())
 
 
-class ImpulseExplorer(_Panel):
+class ImpulseExplorer(Panel):
     """Notebook 02: memory and forgetting of one SSM channel, driven by unit impulses.
 
     Controls: ``delta`` (Δ, log slider) and ``A`` (the state value, negative). Two traces from
@@ -384,13 +389,13 @@ class ImpulseExplorer(_Panel):
         mode: str | None = None,
     ) -> None:
         self.length, self.impulses, self.reset_at = length, tuple(impulses), reset_at
-        self.delta = _tagged(
+        self.delta = tagged(
             widgets.FloatLogSlider(
                 value=delta, base=10, min=-2, max=1, step=0.05, description="delta", readout_format=".3f"
             ),
             "ftm-delta",
         )
-        self.A = _tagged(
+        self.A = tagged(
             widgets.FloatSlider(value=A, min=-3.0, max=-0.05, step=0.05, description="A"), "ftm-A"
         )
         self.readout = widgets.HTML()
@@ -439,7 +444,7 @@ class TrainingRun:
 
 
 class _LiveCurves(Callback):
-    """Feeds :func:`ftmamba_lite.train.fit`'s progress into a panel's live figure and progress bar."""
+    """Feeds :func:`ftmamba_lite.learn.engine.fit`'s progress into a panel's live figure and progress bar."""
 
     def __init__(self, panel: TrainingPanel, traces: tuple[int, int], offset: int, steps: int) -> None:
         self.panel, self.traces, self.offset, self.steps = panel, traces, offset, steps
@@ -467,11 +472,11 @@ class _LiveCurves(Callback):
         self.panel.live.refresh()  # re-draws in output mode; a FigureWidget has already sent the change
 
 
-class TrainingPanel(_Panel):
+class TrainingPanel(Panel):
     """Notebook 04: a control panel that trains two-tower models and draws their curves while they train.
 
     Controls (descriptions in quotes): ``embedder`` ("Embedder": mamba, transformer or both, trained one after
-    the other with the same settings; or mlp, the baseline two-tower MLP of :mod:`ftmamba_lite.baselines`,
+    the other with the same settings; or mlp, the baseline two-tower MLP of :mod:`ftmamba_lite.learn.baselines`,
     which ignores layers and d_model), ``n_layers`` ("Layers"), ``d_model`` ("d_model"), ``lr`` ("Learning
     rate"), ``steps`` ("Steps"), ``batch_size`` ("Batch size"), ``seed`` ("Seed"), ``final_relu`` ("Final ReLU
     (paper)", the towers' ``final_activation``), ``train_button`` ("Train"),
@@ -479,13 +484,13 @@ class TrainingPanel(_Panel):
     HR@k curve to ``figure``; :meth:`results` tabulates the runs.
 
     Args:
-        data: the encoded dataset (:func:`ftmamba_lite.train.encode`).
+        data: the encoded dataset (:func:`ftmamba_lite.learn.engine.encode`).
         n_layers: initial layer count; 0 means the paper's (4 Mamba, 2 Transformer layers).
         hr_k: the k of the hit-ratio curve.
         evaluations: evaluations of the test users per run (the HR curve's points).
         references: horizontal reference lines on the HR panel, ``{label: HR@k}`` (e.g. a popularity baseline
             and the best possible value).
-        model_kwargs: extra arguments for :func:`ftmamba_lite.train.build_model`.
+        model_kwargs: extra arguments for :func:`ftmamba_lite.learn.registry.build_model`.
         mode: live-plot mode (default :func:`live_plot_mode`).
         Other arguments: the controls' initial values.
     """
@@ -511,50 +516,52 @@ class TrainingPanel(_Panel):
         self.references, self.model_kwargs = dict(references or {}), dict(model_kwargs or {})
         self.runs: list[TrainingRun] = []
         style = {"description_width": "initial"}
-        self.embedder = _tagged(
+        self.embedder = tagged(
             widgets.ToggleButtons(
-                options=["mamba", "transformer", "both", "mlp"], value=embedder, description="Embedder"
+                options=[*SEQUENCE_LAYER_KINDS, "both", *BASELINE_KINDS],
+                value=embedder,
+                description="Embedder",
             ),
             "ftm-embedder",
         )
         layer_options = [("paper (Mamba 4, Transformer 2)", 0), *((str(k), k) for k in range(1, 5))]
-        self.n_layers = _tagged(
+        self.n_layers = tagged(
             widgets.Dropdown(options=layer_options, value=n_layers, description="Layers"), "ftm-layers"
         )
-        self.d_model = _tagged(
+        self.d_model = tagged(
             widgets.Dropdown(options=[8, 16, 32, 64, 128], value=d_model, description="d_model"),
             "ftm-d-model",
         )
-        self.lr = _tagged(
+        self.lr = tagged(
             widgets.FloatLogSlider(
                 value=lr, base=10, min=-5, max=-1.5, step=0.25, description="Learning rate", style=style
             ),
             "ftm-lr",
         )
-        self.steps = _tagged(
+        self.steps = tagged(
             widgets.IntSlider(value=steps, min=10, max=5000, step=10, description="Steps"), "ftm-steps"
         )
-        self.batch_size = _tagged(
+        self.batch_size = tagged(
             widgets.Dropdown(
                 options=[8, 16, 32, 64, 128, 256], value=batch_size, description="Batch size", style=style
             ),
             "ftm-batch-size",
         )
-        self.seed = _tagged(
+        self.seed = tagged(
             widgets.BoundedIntText(value=seed, min=0, max=10_000, description="Seed"), "ftm-seed"
         )
-        self.final_relu = _tagged(
+        self.final_relu = tagged(
             widgets.Checkbox(value=final_relu, description="Final ReLU (paper)", indent=False),
             "ftm-final-relu",
         )
-        self.train_button = _tagged(
+        self.train_button = tagged(
             widgets.Button(description="Train", button_style="primary", icon="play"), "ftm-train"
         )
-        self.clear_button = _tagged(widgets.Button(description="Clear", icon="trash"), "ftm-clear")
-        self.progress = _tagged(
+        self.clear_button = tagged(widgets.Button(description="Clear", icon="trash"), "ftm-clear")
+        self.progress = tagged(
             widgets.IntProgress(value=0, min=0, max=1, description="Progress"), "ftm-progress"
         )
-        self.status = _tagged(widgets.HTML("Press <b>Train</b>."), "ftm-status")
+        self.status = tagged(widgets.HTML("Press <b>Train</b>."), "ftm-status")
         self.live = LiveFigure(plots.training_figure(hr_k, references=self.references), mode)
         self.figure = self.live.figure
         self.train_button.on_click(lambda _: self.train())
@@ -571,7 +578,7 @@ class TrainingPanel(_Panel):
         )
 
     def _kinds(self) -> list[str]:
-        return ["mamba", "transformer"] if self.embedder.value == "both" else [self.embedder.value]
+        return list(SEQUENCE_LAYER_KINDS) if self.embedder.value == "both" else [self.embedder.value]
 
     def train(self) -> list[TrainingRun]:
         """Callback of the Train button: train with the current settings, drawing as it goes.
@@ -591,9 +598,9 @@ class TrainingPanel(_Panel):
                     f"{' final ReLU' if self.final_relu.value else ''}"
                 )
                 self.status.value = f"Training <b>{label}</b> ({i + 1} of {len(kinds)}) ..."
-                if kind == "mlp":  # the baseline without tokenizer or sequence layer; layers, d_model unused
-                    model = build_baseline(
-                        "mlp", self.data, self.seed.value, final_activation=self.final_relu.value
+                if kind in BASELINE_KINDS:  # no tokenizer or sequence layer: layers and d_model unused
+                    model = build_model(
+                        self.data, kind, seed=self.seed.value, final_activation=self.final_relu.value
                     )
                     label = label.replace(f"d={self.d_model.value} L={n_layers or 'paper'} ", "")
                 else:
@@ -663,7 +670,7 @@ class TrainingPanel(_Panel):
         return pd.DataFrame(rows)
 
 
-class OverUnderExplorer(_Panel):
+class OverUnderExplorer(Panel):
     """Notebooks 05 and 07: the paper's Figure 5 for a chosen model and set of seeds.
 
     Controls: ``model`` ("Model": one model or ``"all"``) and ``seeds`` ("Seeds", several may be chosen).
@@ -717,10 +724,10 @@ class OverUnderExplorer(_Panel):
         self.tables, self.item_label = tables, item_label
         seeds = sorted({seed for per_seed in tables.values() for seed in per_seed})
         options = [*tables, "all"] if len(tables) > 1 else list(tables)
-        self.model = _tagged(
+        self.model = tagged(
             widgets.Dropdown(options=options, value=options[0], description="Model"), "ftm-model"
         )
-        self.seeds = _tagged(
+        self.seeds = tagged(
             widgets.SelectMultiple(
                 options=seeds, value=tuple(seeds), rows=min(6, len(seeds)), description="Seeds"
             ),

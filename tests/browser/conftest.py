@@ -71,7 +71,7 @@ import inspect as _inspect
 
 import torch as _torch
 
-from ftmamba_lite import experiments as _experiments
+from ftmamba_lite.learn import experiments as _experiments
 from ftmamba_lite.course import widgets as _widgets
 
 _torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from ftmamba_lite.course import plots, work_depth
-from ftmamba_lite.experiments import paper_table
+from ftmamba_lite.learn.experiments import paper_table
 
 
 def assert_titled(fig: go.Figure) -> None:

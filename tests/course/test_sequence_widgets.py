@@ -6,11 +6,9 @@ import pandas as pd
 import pytest
 
 from ftmamba_lite.datasets.movielens import leave_one_out, synthetic_sequences
-from ftmamba_lite.train_sequential import (
-    build_sequence_model,
-    fit_sequential,
-    sequence_costs,
-)
+from ftmamba_lite.learn.registry import build_sequence_model
+from ftmamba_lite.learn.sequence import fit_sequential
+from ftmamba_lite.timing import sequence_costs
 
 
 def test_live_curves_and_explorer_follow_training(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,9 +11,8 @@ import torch
 from ftmamba_lite.analysis import over_under, over_under_over_seeds, over_under_summary
 from ftmamba_lite.course import impulse_response, plots, widgets
 from ftmamba_lite.datasets import load_spotify
-from ftmamba_lite.encoding import TableEncoder
+from ftmamba_lite.encoding import TableEncoder, encode
 from ftmamba_lite.tokenizer import FeatureTokenizer
-from ftmamba_lite.train import encode
 
 TABLE = pd.DataFrame(
     {
@@ -239,7 +238,7 @@ def test_training_panel_trains_the_mlp_baseline(small_data) -> None:  # noqa: AN
     panel.train_button.click()
     (run,) = panel.runs
     assert run.embedder == "mlp" and run.label.startswith("mlp lr=") and " L=" not in run.label
-    assert run.model.config.kind == "mlp"  # the baseline of ftmamba_lite.baselines, no tokenizer
+    assert run.model.config.kind == "mlp"  # the baseline of ftmamba_lite.learn.baselines, no tokenizer
     assert not hasattr(run.model.user_tower, "tokenizer")
     assert len(run.history.steps) == 10 and len(panel.figure.data) == 2
 

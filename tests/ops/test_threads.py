@@ -12,8 +12,9 @@ import numba
 import pytest
 import torch
 
-from ftmamba_lite import course, experiments
+from ftmamba_lite import course
 from ftmamba_lite.course import environment
+from ftmamba_lite.learn import experiments
 from ftmamba_lite.ops import threads
 from ftmamba_lite.ops.threads import available_cpus, cgroup_cpu_quota, set_num_threads
 

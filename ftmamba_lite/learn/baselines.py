@@ -5,7 +5,7 @@ Dimension letters (docs/notation.md):
     k_num, k_cat  numeric and categorical features of one tower, K_j categories of categorical feature j
 
 Every baseline here is a :class:`~ftmamba_lite.towers.TwoTowerModel` (two modules (x_num, x_cat) -> (b, o) and
-the dot product s(u, i) = <f(u), g(i)>), so :func:`ftmamba_lite.train.fit`, ``score_all`` and
+the dot product s(u, i) = <f(u), g(i)>), so :func:`ftmamba_lite.learn.engine.fit`, ``score_all`` and
 :func:`ftmamba_lite.metrics.evaluate` treat them exactly like the Mamba and Transformer towers:
 
 * ``"popularity"`` -- s(u, i) = the training-set positive rate of item i, the same for every user. The floor:
@@ -37,11 +37,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .config import TRAINED_BASELINES, ModelConfig, TowerSpec
-from .datasets.base import RecDataset
-from .mlp import MLPTower, batch_size
-from .towers import TwoTowerModel, build_two_tower
-from .train import EncodedData, encode
+from ..config import TRAINED_BASELINES, ModelConfig, TowerSpec
+from ..datasets.base import RecDataset
+from ..encoding import EncodedData, encode
+from ..mlp import MLPTower, batch_size
+from ..towers import TwoTowerModel, build_two_tower
 
 __all__ = [
     "BASELINES",
@@ -135,7 +135,7 @@ def oracle_model(data: RecDataset, enc: EncodedData | None = None) -> TwoTowerMo
     A two-tower model of width o = number of distinct test-user feature rows g_u: f(u) = onehot(group of u)
     (g_u,), g(i) = column i of the (g_u, c) target matrix (mean over test users with identical features, and
     over items with identical features). Users or items it has no targets for score NaN, so it only evaluates
-    on this dataset's test users (its validation loss in :func:`~ftmamba_lite.train.fit` is NaN).
+    on this dataset's test users (its validation loss in :func:`~ftmamba_lite.learn.engine.fit` is NaN).
 
     Args:
         data: the dataset; ValueError (naming it) when it defines no ``test_targets``.
@@ -205,7 +205,7 @@ def make_baseline(
 def build_baseline(
     kind: str, data: RecDataset | EncodedData, seed: int = 0, **kwargs: object
 ) -> TwoTowerModel:
-    """A baseline for ``data``, called like :func:`ftmamba_lite.train.build_model`; train it with ``fit``.
+    """A baseline for ``data``, called like :func:`ftmamba_lite.learn.engine.build_model`; train it with ``fit``.
 
     Args:
         kind: one of :data:`BASELINES`: ``"popularity"``, ``"linear"``, ``"mlp"``, ``"oracle"``.

@@ -4,7 +4,7 @@
 The paper averages 100 seeds per model (III); one seed at its scale takes minutes on a CPU, so a sweep must
 survive interruptions and spread over machines. A sweep is a list of :class:`RunSpec` (experiment, model, seed
 and the run's settings with every default filled in, from :func:`plan`). :func:`run_sweep` runs those not yet
-done and writes each run's :class:`~ftmamba_lite.experiments.SeedResult` to ``out/runs/<dataset>/<key>.json``
+done and writes each run's :class:`~ftmamba_lite.learn.experiments.SeedResult` to ``out/runs/<dataset>/<key>.json``
 the moment it finishes, atomically (a temporary file in the same folder, then ``os.replace``: a file is either
 complete or absent), and its log to ``out/logs/<dataset>/<key>.log``. The key holds the model, the table row,
 the seed and a digest of the settings, so a rerun with the same arguments skips what is done and a run with
@@ -35,9 +35,9 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .analysis import over_under
+from ..analysis import over_under
+from ..ops.threads import available_cpus
 from .experiments import EXPERIMENTS, SeedResult, check_run, run_seed, summarize
-from .ops.threads import available_cpus
 
 __all__ = [
     "BACKENDS",
@@ -58,7 +58,7 @@ BACKENDS = ("joblib", "dask")
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: :func:`ftmamba_lite.experiments.run_seed` ``(dataset, model, seed, **settings)``.
+    """One run of a sweep: :func:`ftmamba_lite.learn.experiments.run_seed` ``(dataset, model, seed, **settings)``.
 
     ``settings`` are run_seed's keyword arguments with the experiment's defaults filled in (source, steps or
     epochs, batch_size, lr, eval_every or max_len, data_kwargs with the table row's options, model_kwargs), so
@@ -135,7 +135,7 @@ def plan(
 
     Args:
         dataset, models, seeds: what to run (a model per :func:`experiments.check_run`).
-        source ... model_kwargs: as :func:`ftmamba_lite.experiments.run_seed`; None takes the experiment's
+        source ... model_kwargs: as :func:`ftmamba_lite.learn.experiments.run_seed`; None takes the experiment's
             default, which the spec then holds explicitly.
         rows: table rows (loader options such as ``{"clusters": 25, "messages": 50}``): one set of runs per
             row; the experiment's :attr:`Experiment.grid` for a whole table.
@@ -434,7 +434,7 @@ def write_tables(
     """Per-seed, summary, curve and over/under-recommendation tables of ``results``, and one JSON of all.
 
     Files (each written atomically): ``<stem>_seeds.csv`` (one :meth:`SeedResult.row` per run),
-    ``<stem>_summary.csv`` (:func:`ftmamba_lite.experiments.summarize` grouped ``by``), ``<stem>_curves.csv``
+    ``<stem>_summary.csv`` (:func:`ftmamba_lite.learn.experiments.summarize` grouped ``by``), ``<stem>_curves.csv``
     (every evaluation of every run: Figure 4), ``<stem>_over_under.csv`` (Figure 5; tabular runs only) and
     ``<stem>.json`` (``meta``, the seeds and the summary). Returns ``{kind: path}``.
     """

@@ -4,11 +4,11 @@ One seed of an experiment is one call of :func:`run_seed`; it is deterministic i
 the initialisation and the batch order) and returns a :class:`SeedResult`. :func:`summarize` turns the results
 of many seeds into mean and 95% confidence interval per model (Student t,
 :func:`ftmamba_lite.analysis.confidence_half_width`), the form of the paper's Tables I and II.
-:mod:`ftmamba_lite.sweep` runs many seeds, resumably and in parallel.
+:mod:`ftmamba_lite.learn.sweep` runs many seeds, resumably and in parallel.
 
 The tabular experiments (Spotify, H&M, vaccine messaging: paper III) train two towers with :func:`train.fit`;
 ``"movielens"`` trains the sequence models of notebook 08 (Mamba4Rec, SASRec, popularity) with
-:func:`ftmamba_lite.train_sequential.fit_sequential` (leave-one-out, full ranking).
+:func:`ftmamba_lite.learn.sequence.fit_sequential` (leave-one-out, full ranking).
 """
 
 from __future__ import annotations
@@ -22,17 +22,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .analysis import confidence_half_width
-from .datasets import load_spotify
-from .datasets.hm import load_hm
-from .datasets.movielens import leave_one_out, load_movielens
-from .datasets.vaccine import VACCINE_GRID, load_vaccine
-from .metrics import metric_ceiling
-from .ops.threads import available_cpus, set_num_threads
-from .train import Callback, History, build_model, count_parameters, encode, fit, score_test_users
-from .train_sequential import MODEL_CHOICES, SEQUENCE_METRICS, build_sequence_model, fit_sequential
+from ..analysis import confidence_half_width
+from ..datasets import load_spotify
+from ..datasets.hm import load_hm
+from ..datasets.movielens import leave_one_out, load_movielens
+from ..datasets.vaccine import VACCINE_GRID, load_vaccine
+from ..encoding import encode
+from ..metrics import metric_ceiling
+from ..ops.threads import available_cpus, set_num_threads
+from ..towers import count_parameters
+from .engine import Callback, History, fit
+from .registry import build_model, build_sequence_model, kind_names
+from .sequence import SEQUENCE_METRICS, fit_sequential
 
 __all__ = [
     "EXPERIMENTS",
@@ -49,7 +51,6 @@ __all__ = [
 ]
 
 METRIC_COLUMNS = ("P@5", "P@10", "R@5", "R@10", "MRR@5", "MRR@10", "HR@1", "HR@5", "HR@10")
-TABULAR_MODELS = ("mamba", "transformer", "popularity", "linear", "mlp", "oracle")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class Experiment:
 
     @property
     def models(self) -> tuple[str, ...]:
-        return MODEL_CHOICES if self.sequential else TABULAR_MODELS
+        return kind_names("sequence" if self.sequential else "two-tower")
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -231,17 +232,6 @@ def stored_results(dataset: str = "spotify", table: str = "seeds") -> pd.DataFra
         return pd.read_csv(f)
 
 
-def _model_builder(model: str) -> Callable[..., torch.nn.Module]:
-    """``build(data, enc, seed, **model_kwargs)`` for a tabular model's name."""
-    if model in ("mamba", "transformer"):
-        return lambda data, enc, seed, **kw: build_model(enc, model, seed=seed, **kw)
-    from . import baselines
-
-    if model == "oracle":  # ranks by the true targets, which only the RecDataset holds
-        return lambda data, enc, seed, **kw: baselines.build_baseline("oracle", data, enc=enc, **kw)
-    return lambda data, enc, seed, **kw: baselines.build_baseline(model, enc, seed=seed, **kw)
-
-
 def _is_int(value: object) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
@@ -325,7 +315,7 @@ def run_seed(
 
     Args:
         dataset: a key of :data:`EXPERIMENTS` (``"spotify"``, ``"hm"``, ``"vaccine"``, ``"movielens"``).
-        model: ``"mamba"``, ``"transformer"`` or a baseline of :mod:`ftmamba_lite.baselines` (tabular);
+        model: ``"mamba"``, ``"transformer"`` or a baseline of :mod:`ftmamba_lite.learn.baselines` (tabular);
             ``"mamba4rec"``, ``"sasrec"`` or ``"popularity"`` (MovieLens).
         seed: seeds the data sample, the initialisation and the batch order.
         source: the data source the loader takes (a directory, a URL, or None for the synthetic default;
@@ -358,7 +348,10 @@ def run_seed(
         )  # fmt: skip
     data = exp.load(source, seed=seed, **data_kwargs)
     enc = encode(data, standardize=exp.standardize)
-    net = _model_builder(model)(data, enc, seed, **model_kwargs)
+    if model == "oracle":  # ranks by the true targets, which only the RecDataset holds
+        net = build_model(data, model, enc=enc, **model_kwargs)
+    else:
+        net = build_model(enc, model, seed=seed, **model_kwargs)
     history = fit(
         net,
         enc,
@@ -382,7 +375,7 @@ def run_seed(
         options={name: data_kwargs.get(name, value) for name, value in exp.options.items()},
         curve=tuple(history.eval_frame().to_dict("records")),
         ceiling=metric_ceiling(data.test_relevant, map_ks=exp.map_ks),
-        scores=score_test_users(net, enc).numpy(),
+        scores=history.final_scores,
         relevant=np.asarray(data.test_relevant),
     )
 
@@ -402,7 +395,7 @@ def _run_sequential(
     log: Callable[[str], None] | None,
 ) -> SeedResult:
     """MovieLens: leave-one-out split, the sequence model, :func:`fit_sequential`, test metrics of the best
-    epoch (Mamba4Rec's protocol, see :mod:`ftmamba_lite.train_sequential`)."""
+    epoch (Mamba4Rec's protocol, see :mod:`ftmamba_lite.learn.sequence`)."""
     data = exp.load(source, **data_kwargs)
     split = leave_one_out(data)
     options = {} if model == "popularity" else {"max_len": max_len, **model_kwargs}

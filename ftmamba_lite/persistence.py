@@ -1,0 +1,329 @@
+"""Files the package writes, written whole and verified when read: the one place for both.
+
+Every writer of the package goes through here: checkpoints (:mod:`ftmamba_lite.learn.checkpoints`), saved
+recommenders (:mod:`ftmamba_lite.recommender`), sweep run files (:mod:`ftmamba_lite.learn.sweep`) and downloads
+(:mod:`ftmamba_lite.datasets.download`).
+
+* **Atomic writes** (:func:`atomic_write_bytes`): a temporary file beside the target, flushed to disk, then
+  ``os.replace``; a reader sees the old file or the new one, never half of one.
+* **Digests** (:func:`sha256_hex`): a JSON document carries the sha256 of its own canonical body
+  (:func:`write_json_with_digest` / :func:`read_json_with_digest`); a folder carries a manifest with the
+  sha256 of every file in it, the manifest itself under its own digest (:func:`write_folder` /
+  :func:`read_folder`). A file that fails is refused by name (:class:`CorruptFileError`).
+* **Safe replacement** (:func:`write_folder`): the new folder is complete on disk before the old one is moved
+  aside, so a failure at any point leaves one loadable artefact at the path.
+* **One version source and one policy** (:func:`package_version`, :func:`check_format`): every artefact
+  records its ``format`` (the layout, an integer) and the package version that wrote it. Another format is
+  refused, naming both; another package version with the same format loads, with a warning.
+* **Typed ids** (:func:`ids_to_json` / :func:`ids_from_json`): ids as ``[type, value]`` pairs, so 1, 1.0,
+  True and "1" stay distinct through JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "MANIFEST",
+    "CorruptFileError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_format",
+    "ids_from_json",
+    "ids_to_json",
+    "package_version",
+    "read_folder",
+    "read_json_with_digest",
+    "sha256_hex",
+    "write_folder",
+    "write_json_with_digest",
+]
+
+MANIFEST = "manifest.json"
+"""The file of a saved folder that lists every other file with its sha256 (:func:`write_folder`)."""
+DIGEST_KEY = "sha256"
+
+
+class CorruptFileError(ValueError):
+    """A file the package wrote that cannot be used as it is: missing, damaged, edited or of another format.
+
+    ``path`` is the file; the message names it and says what is wrong and what to do.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = Path(path)
+        self.problem = problem
+
+
+def package_version() -> str:
+    """The running ftmamba-lite's version: the one source every artefact records."""
+    from . import __version__
+
+    return __version__
+
+
+def sha256_hex(data: bytes) -> str:
+    """The sha256 digest of ``data`` as 64 hex digits."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` whole or not at all (temporary file beside it, fsync, ``os.replace``).
+
+    The parent folder is created when missing. Returns the path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write_bytes` of ``text`` in UTF-8."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _canonical(document: Mapping[str, Any]) -> bytes:
+    """The bytes a document's digest covers: sorted keys, no NaN (refused), UTF-8."""
+    return json.dumps(document, sort_keys=True, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def write_json_with_digest(path: str | os.PathLike, document: Mapping[str, Any]) -> Path:
+    """Write ``document`` (a JSON object without NaN) atomically with the sha256 of its canonical body.
+
+    ValueError names the path when the document holds NaN or infinity (JSON cannot hold them).
+    """
+    if DIGEST_KEY in document:
+        raise ValueError(f"{path}: the document may not hold the key {DIGEST_KEY!r}: it is the digest's")
+    try:
+        digest = sha256_hex(_canonical(document))
+    except ValueError as err:
+        raise ValueError(f"{path}: cannot write NaN or infinite numbers as JSON ({err})") from err
+    text = json.dumps({**document, DIGEST_KEY: digest}, indent=1, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def parse_json_with_digest(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
+    """The document of :func:`write_json_with_digest` from the file's bytes ``data``, verified.
+
+    Raises :class:`CorruptFileError` naming ``path`` when the bytes are not UTF-8 JSON, hold no digest, or
+    the body does not match it.
+    """
+    try:
+        document = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
+        raise CorruptFileError(path, f"not valid JSON ({err}): the file is damaged") from err
+    if not isinstance(document, dict):
+        raise CorruptFileError(path, f"holds a JSON {type(document).__name__}, not the object written here")
+    stored = document.pop(DIGEST_KEY, None)
+    if not isinstance(stored, str):
+        raise CorruptFileError(path, f"has no {DIGEST_KEY!r} digest: it was not written by ftmamba-lite")
+    if sha256_hex(_canonical(document)) != stored:
+        raise CorruptFileError(
+            path, "its contents do not match its sha256 digest: the file was changed or damaged"
+        )
+    return document
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json_with_digest(path: str | os.PathLike) -> dict[str, Any]:
+    """The document written by :func:`write_json_with_digest`, verified (see :func:`parse_json_with_digest`).
+
+    FileNotFoundError names a missing file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return parse_json_with_digest(path, path.read_bytes())
+
+
+def check_format(path: str | os.PathLike, document: Mapping[str, Any], kind: str, fmt: int) -> None:
+    """The version policy: ``document`` (an artefact's header) must be a ``kind`` of format ``fmt``.
+
+    A header of another kind or format is refused (:class:`CorruptFileError` naming both); another package
+    version with the same format gives a warning only (the layout is the same; the numbers may differ by
+    float rounding of other kernels).
+    """
+    if document.get("kind") != kind:
+        raise CorruptFileError(path, f"holds a {document.get('kind')!r}, not a {kind}")
+    if document.get("format") != fmt:
+        raise CorruptFileError(
+            path,
+            f"is a {kind} of format {document.get('format')!r} (ftmamba-lite {document.get('version')}); this "
+            f"ftmamba-lite {package_version()} reads format {fmt}: load it with the version that wrote it",
+        )
+    if document.get("version") != package_version():
+        warnings.warn(
+            f"{path} was written by ftmamba-lite {document.get('version')}, this is {package_version()} "
+            "(same format: loaded)",
+            stacklevel=3,
+        )
+
+
+def _fsync_dir(path: Path) -> None:
+    with suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_folder(
+    path: str | os.PathLike,
+    files: Mapping[str, bytes],
+    header: Mapping[str, Any],
+    overwrite: bool = False,
+) -> Path:
+    """Write ``files`` (name -> bytes) and a :data:`MANIFEST` (``header`` plus every file's sha256) as the
+    folder ``path``.
+
+    The new folder is written beside ``path`` and complete on disk before anything at ``path`` is touched;
+    an existing folder is replaced only with ``overwrite`` and only when it holds a manifest of the same
+    ``kind`` (so a user's own folder is never deleted): it is moved aside, the new folder moved in, and only
+    then is the old one deleted. A failure at any point leaves the old folder or the new one at ``path``.
+    """
+    path = Path(path)
+    kind = header.get("kind")
+    if path.exists():
+        occupied = path.is_file() or any(path.iterdir())
+        if occupied and not overwrite:
+            raise FileExistsError(f"{path} exists and is not empty: pass overwrite=True to replace it")
+        if occupied and not _holds_kind(path, kind):
+            raise FileExistsError(f"{path} is not a saved {kind} (no valid {MANIFEST}): not replacing it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {path}: the folder {path.parent} does not exist")
+    bad = [name for name in files if name == MANIFEST or "/" in name or name.startswith(".")]
+    if bad:
+        raise ValueError(f"file names {bad} cannot be saved in a folder (reserved or not plain names)")
+    new = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.saving-"))
+    try:
+        for name, data in files.items():
+            with open(new / name, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        manifest = {**header, "files": {name: sha256_hex(data) for name, data in files.items()}}
+        write_json_with_digest(new / MANIFEST, manifest)
+        _fsync_dir(new)
+        _move_into_place(new, path)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    return path
+
+
+def _holds_kind(path: Path, kind: object) -> bool:
+    try:
+        return read_json_with_digest(path / MANIFEST).get("kind") == kind
+    except (OSError, CorruptFileError):
+        return False
+
+
+def _move_into_place(new: Path, path: Path) -> None:
+    """Rename ``new`` to ``path``; an existing ``path`` is moved aside first and deleted last."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+    os.rmdir(old)
+    os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(old, path)  # put the old one back
+        raise
+    _fsync_dir(path.parent)
+    shutil.rmtree(old, ignore_errors=True)  # the new one is in place: a leftover is harmless
+
+
+def read_folder(
+    path: str | os.PathLike, kind: str, fmt: int, required: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and the files of a folder written by :func:`write_folder`, every byte verified.
+
+    Raises FileNotFoundError when ``path`` or its manifest is missing, :class:`CorruptFileError` naming the
+    file when a listed file is missing, changed or damaged, a ``required`` file is not listed, or the folder
+    holds another kind or format (:func:`check_format`).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is not a folder: give the folder that save wrote")
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} not found: {path} is not a folder written by save")
+    manifest = read_json_with_digest(manifest_path)
+    check_format(manifest_path, manifest, kind, fmt)
+    listed = manifest.get("files")
+    if not isinstance(listed, dict):
+        raise CorruptFileError(manifest_path, "lists no files")
+    absent = [name for name in required if name not in listed]
+    if absent:
+        raise CorruptFileError(manifest_path, f"does not list {absent}: the folder is incomplete")
+    files = {}
+    for name, digest in listed.items():
+        file = path / name
+        if not file.is_file():
+            raise CorruptFileError(file, "is missing: the folder is incomplete (save it again)")
+        data = file.read_bytes()
+        if sha256_hex(data) != digest:
+            raise CorruptFileError(
+                file, f"does not match its sha256 in {MANIFEST}: the file was changed or damaged"
+            )
+        files[name] = data
+    return manifest, files
+
+
+_TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool"}
+_PARSERS = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def ids_to_json(values: Sequence[object], column: str) -> list[list[object]]:
+    """Ids as JSON ``[type, value]`` pairs (1, 1.0, True and "1" stay distinct); TypeError names the column
+    and the types that can be saved; ValueError a NaN or infinite id."""
+    out = []
+    for value in values:
+        plain = value.item() if isinstance(value, np.generic) else value
+        kind = _TYPE_NAMES.get(type(plain))
+        if kind is None:
+            raise TypeError(
+                f"id {value!r} of column {column!r} has type {type(value).__name__}; ids of type "
+                f"{sorted(_TYPE_NAMES.values())} can be saved: convert the column first"
+            )
+        if kind == "float" and not math.isfinite(plain):
+            raise ValueError(f"id {value!r} of column {column!r} is not a finite number")
+        out.append([kind, plain])
+    return out
+
+
+def ids_from_json(pairs: Sequence[Sequence[object]]) -> np.ndarray:
+    """The ids of :func:`ids_to_json`: int64 when all are ints, else an object array."""
+    values = [_PARSERS[kind](value) for kind, value in pairs]
+    kinds = {kind for kind, _ in pairs}
+    return np.array(values, dtype=np.int64 if kinds == {"int"} else object)
