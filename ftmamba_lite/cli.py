@@ -23,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from .datasets.download import is_url
-from .learn.registry import kind_names
 from .learn.experiments import EXPERIMENTS, METRIC_COLUMNS, metric_columns, paper_table
+from .learn.registry import kind_names
 from .learn.sweep import BACKENDS, check_backend, plan, run_sweep, write_tables
 
 __all__ = ["main", "format_table"]

@@ -201,6 +201,13 @@ def evaluate(
     return evaluate_batches([(scores, relevant)], ks=ks, map_ks=map_ks, ndcg_ks=ndcg_ks)
 
 
+def _reusable(truncations: Iterable[int]) -> Iterable[int]:
+    """A tuple of an iterable of truncations (read once per batch); anything else as it is, for the checks."""
+    if isinstance(truncations, Iterable) and not isinstance(truncations, str | bytes):
+        return tuple(truncations)
+    return truncations
+
+
 def evaluate_batches(
     batches: Iterable[tuple[ArrayLike, ArrayLike]],
     ks: Iterable[int] = (1, 5, 10),
@@ -209,7 +216,7 @@ def evaluate_batches(
 ) -> dict[str, float]:
     """:func:`evaluate` over users that come in batches of (scores (b, c), relevant (b, c)): the mean over
     all their users, one batch's scores in memory at a time."""
-    ks, map_ks, ndcg_ks = tuple(ks), tuple(map_ks), tuple(ndcg_ks)
+    ks, map_ks, ndcg_ks = (_reusable(t) for t in (ks, map_ks, ndcg_ks))
     sums: pd.Series | None = None
     n_users = 0
     for scores, relevant in batches:

@@ -39,10 +39,9 @@ a target column, the rows with target > 0 are the positives). See :mod:`ftmamba_
 from __future__ import annotations
 
 import functools
-import io
-import json
 import math
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -50,28 +49,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
 from . import losses
-from .config import ModelConfig
 from .encoding import EncodedData
-from .learn.baselines import ConstantTower, LookupTower
 from .learn.engine import Evaluation, History, TwoTowerTask, check_int, train
+from .learn.pairs import carve_validation, describe_pairs, encoded_pairs, training_pairs
 from .learn.registry import build_model, kind_names
-from .learn.scoring import SeenItems, held_out_metrics, ranked_batches, top_k_fast
-from .learn.tables import Tables, as_tensor
+from .learn.saved import read_recommender, write_recommender
+from .learn.scoring import SeenItems, held_out_metrics, popularity_batches, ranked_batches, top_k_fast
+from .learn.tables import Tables
 from .metrics import parse_metric
-from .persistence import package_version, read_folder, write_folder
-from .towers import TwoTowerModel, build_two_tower
+from .towers import TwoTowerModel
 
-__all__ = ["EMBEDDERS", "FORMAT", "PROTOCOLS", "Recommender", "Settings"]
+__all__ = ["EMBEDDERS", "PROTOCOLS", "RECIPES", "Recommender", "Settings"]
 
 EMBEDDERS = kind_names("two-tower", needs_targets=False)
 """The model kinds a Recommender fits (the oracle needs true targets, which a user's tables do not have)."""
 PROTOCOLS = ("recommended", "paper")
-KIND = "recommender"
-FORMAT = 2
-CONFIG_FILE = "recommender.json"
-WEIGHTS_FILE = "weights.pt"
 
 RECIPES: dict[str, dict[str, Any]] = {
     "recommended": {
@@ -88,7 +83,32 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 @dataclass
 class Settings:
-    """Every setting of a :class:`Recommender`, checked once (:meth:`checked`); None takes the protocol's."""
+    """Every setting of a :class:`Recommender`, checked once (:meth:`checked`); None takes the protocol's
+    (:data:`RECIPES`).
+
+    Fields:
+        embedder: ``"mamba"`` (FT-Mamba), ``"transformer"`` (FT-Transformer towers), or the baselines
+            ``"mlp"``, ``"linear"``, ``"popularity"`` (:mod:`ftmamba_lite.learn.baselines`).
+        protocol: ``"recommended"`` (default) or ``"paper"``: the defaults of every setting left None
+            (module docstring; :data:`RECIPES`).
+        d_model, n_layers, hidden, similarity, final_activation: the model (:class:`~ftmamba_lite.config.ModelConfig`).
+        loss: ``"mse"`` or ``"softmax"`` (in-batch sampled softmax); ``temperature`` is the softmax's tau.
+        epochs, steps: training length; ``steps`` (when given) overrides ``epochs`` passes over the pairs.
+        batch_size, lr, weight_decay: the optimiser's batches, learning rate and decoupled weight decay.
+        n_negatives: negatives sampled per interaction for implicit feedback with ``"mse"`` (paper: 1).
+        use_ids: use the user and item ids as categorical features.
+        id_dropout: share of training pairs whose user id is hidden (mapped to "unknown"), so that the
+            unknown-id embedding that new users get is trained.
+        standardize: standardise numeric features with the training table's mean and std.
+        validation_share: without ``fit(validation=...)``, the share of each user's interactions (users
+            with at least 3) held out for early stopping; 0 trains on everything for the full length.
+        eval_every, patience, metric: evaluate ``metric`` (e.g. ``"NDCG@10"``) on the validation pairs every
+            ``eval_every`` steps (default: once an epoch), stop after ``patience`` evaluations without
+            improvement, keep the best weights.
+        seed: seeds the split, the negatives, the id dropout, the initialisation and the batches.
+        progress: show a progress bar while training.
+        embedder_options: to the embedder (``d_state``, ``d_conv``, ``expand``, ``n_heads``, ...).
+    """
 
     embedder: str = "mamba"
     protocol: str = "recommended"
@@ -155,6 +175,31 @@ class Settings:
         return s
 
 
+def _validator(
+    tables: Tables, seen: SeenItems, valid: tuple[np.ndarray, np.ndarray], monitor: str
+) -> Callable[[TwoTowerModel], Evaluation]:
+    """The early-stopping evaluation: the validation pairs ranked against the catalogue, ``seen`` excluded,
+    at k = 1, 5, 10 and the monitored metric's k (each at most the catalogue size)."""
+    n_items = len(tables.items)
+    ks = tuple(sorted({min(j, n_items) for j in (1, 5, 10, parse_metric(monitor)[1])}))
+    x_num, x_cat = tables.users.x_num, tables.users.x_cat
+
+    def validate(model: TwoTowerModel) -> Evaluation:
+        item_emb = model.item_embeddings(tables.items.x_num, tables.items.x_cat)  # (c, o)
+
+        def score_rows(rows: np.ndarray) -> Iterator[tuple[slice, Tensor]]:
+            return ranked_batches(model, x_num[rows], x_cat[rows], item_emb, rows, seen)
+
+        return Evaluation(held_out_metrics(score_rows, *valid, ks))
+
+    return validate
+
+
+def _known(rows: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+    """The training user row of each of ``rows`` (``known`` None: the rows are training rows)."""
+    return rows if known is None else known[rows]
+
+
 def _restored_on_failure(method: Callable[..., Recommender]) -> Callable[..., Recommender]:
     """``method`` that puts the object's attributes back as they were when it raises (bad input, Ctrl-C)."""
 
@@ -177,25 +222,8 @@ class Recommender:
     Args:
         embedder: ``"mamba"`` (FT-Mamba), ``"transformer"`` (FT-Transformer towers), or the baselines
             ``"mlp"``, ``"linear"``, ``"popularity"`` (:mod:`ftmamba_lite.learn.baselines`).
-        protocol: ``"recommended"`` (default) or ``"paper"``: the defaults of every setting left None
-            (module docstring; :data:`RECIPES`).
-        d_model, n_layers, hidden, similarity, final_activation: the model (:class:`ModelConfig`).
-        loss: ``"mse"`` or ``"softmax"`` (in-batch sampled softmax); ``temperature`` is the softmax's tau.
-        epochs, steps: training length; ``steps`` (when given) overrides ``epochs`` passes over the pairs.
-        batch_size, lr, weight_decay: the optimiser's batches, learning rate and decoupled weight decay.
-        n_negatives: negatives sampled per interaction for implicit feedback with ``"mse"`` (paper: 1).
-        use_ids: use the user and item ids as categorical features.
-        id_dropout: share of training pairs whose user id is hidden (mapped to "unknown"), so that the
-            unknown-id embedding that new users get is trained.
-        standardize: standardise numeric features with the training table's mean and std.
-        validation_share: without ``fit(validation=...)``, the share of each user's interactions (users
-            with at least 3) held out for early stopping; 0 trains on everything for the full length.
-        eval_every, patience, metric: evaluate ``metric`` (e.g. ``"NDCG@10"``) on the validation pairs every
-            ``eval_every`` steps (default: once an epoch), stop after ``patience`` evaluations without
-            improvement, keep the best weights.
-        seed: seeds the split, the negatives, the id dropout, the initialisation and the batches.
-        progress: show a progress bar while training.
-        embedder_options: to the embedder (``d_state``, ``d_conv``, ``expand``, ``n_heads``, ...).
+        options: any field of :class:`Settings` (``protocol``, ``loss``, ``epochs``, ``lr``, ...); other
+            keyword arguments go to the embedder (``d_state``, ``d_conv``, ``expand``, ``n_heads``, ...).
 
     Attributes after :meth:`fit`: ``model_`` (the :class:`TwoTowerModel`), ``history_`` (:class:`History`),
     ``validation_`` (a DataFrame of the validation metrics per evaluation, or None), ``n_users``, ``n_items``.
@@ -258,9 +286,10 @@ class Recommender:
         )  # fmt: skip
         self.tables = tables
         self.n_users, self.n_items = len(tables.users), len(tables.items)
-        _, k = parse_metric(s.metric)
-        if k > self.n_items:
+        name, k = parse_metric(s.metric)
+        if k > self.n_items and validation is not None:
             raise ValueError(f"metric={s.metric!r} ranks more items than the catalogue's {self.n_items}")
+        self._monitor = f"{name}@{min(k, self.n_items)}"  # a carved split on a small catalogue: all items
         u, i = tables.pairs(interactions, "interactions")
         y = np.ones(len(u)) if target is None else interactions[target].to_numpy(dtype=np.float64)
         rng = np.random.default_rng(s.seed)
@@ -270,18 +299,19 @@ class Recommender:
             valid = self._held_out(validation, "validation")
         else:
             share = s.validation_share if s.embedder in kind_names("two-tower", trained=True) else 0.0
-            u, i, y, valid = _carve(u, i, y, share, self.n_users, rng)
+            u, i, y, valid = carve_validation(u, i, y, share, self.n_users, rng)
             self.seen = SeenItems(u, i, self.n_users, self.n_items)  # training's: validation ranks the rest
-        enc = self._training_data(u, i, y, rng)
+        self._pairs = training_pairs(u, i, y, s.loss, tables.target, self.seen, s.n_negatives, rng)
+        enc = encoded_pairs(tables, *self._pairs, s.id_dropout if s.use_ids else 0.0, rng)
         self.model_ = model = self._build(enc)
         task = TwoTowerTask(
             enc, batch_size=s.batch_size, loss=s.loss, temperature=s.temperature,
-            evaluator=None if valid is None else self._validator(valid), describer=self._describer(),
+            evaluator=None if valid is None else _validator(tables, self.seen, valid, self._monitor), describer=lambda positions: describe_pairs(tables, *self._pairs, positions),
         )  # fmt: skip
         per_epoch = max(1, task.n_examples // task.batch_size)
         self.history_ = train(
             model, task, steps=s.steps or s.epochs * per_epoch, lr=s.lr, weight_decay=s.weight_decay,
-            seed=s.seed, eval_every=s.eval_every or per_epoch, monitor=None if valid is None else s.metric,
+            seed=s.seed, eval_every=s.eval_every or per_epoch, monitor=None if valid is None else self._monitor,
             patience=s.patience, progress=s.progress,
         )  # fmt: skip
         frame = self.history_.eval_frame()
@@ -289,47 +319,6 @@ class Recommender:
         self._item_emb = model.item_embeddings(tables.items.x_num, tables.items.x_cat)  # (c, o)
         self.seen = everything
         return self
-
-    def _training_data(
-        self, u: np.ndarray, i: np.ndarray, y: np.ndarray, rng: np.random.Generator
-    ) -> EncodedData:
-        """The tensors the task trains on: positives (softmax), or pairs with targets and sampled negatives
-        (mse on implicit feedback, paper III-B); with ids as features and ``id_dropout`` > 0 the user table
-        gets a second copy whose id is "unknown" (rows m..2m-1), and that share of the pairs points to it."""
-        s, tables = self.settings, self.tables
-        if s.loss == "softmax":
-            keep = y > 0
-            if not keep.any():
-                raise ValueError(
-                    f"loss='softmax' trains on rows with {tables.target!r} > 0, and there are none"
-                )
-            u, i, y = u[keep], i[keep], np.ones(int(keep.sum()))
-        elif tables.target is None:
-            able = self.seen.counts() < self.n_items
-            negative_users = np.repeat(u[able[u]], s.n_negatives)
-            negative_items = self.seen.sample_unseen(negative_users, rng)
-            u, i = np.concatenate([u, negative_users]), np.concatenate([i, negative_items])
-            y = np.concatenate([y, np.zeros(len(negative_users))])
-        self._pairs = (u, i, y)  # before the id dropout: what a non-finite step's message names
-        user_num, user_cat = tables.users.x_num, tables.users.x_cat
-        if s.use_ids and s.id_dropout > 0:
-            anonymous = user_cat.clone()
-            anonymous[:, -1] = tables.users.encoder.cardinalities[-1]  # the id column is last: K_id
-            user_num, user_cat = torch.cat([user_num, user_num]), torch.cat([user_cat, anonymous])
-            u = np.where(rng.random(len(u)) < s.id_dropout, u + self.n_users, u)
-        specs = {
-            side.name: {"n_numerical": len(side.encoder.numeric), "cardinalities": side.encoder.cardinalities,
-                        "feature_names": side.encoder.feature_names}
-            for side in (tables.users, tables.items)
-        }  # fmt: skip
-        empty = torch.zeros(0, dtype=torch.long)
-        return EncodedData(
-            user_num=user_num, user_cat=user_cat, item_num=tables.items.x_num, item_cat=tables.items.x_cat,
-            train_user=as_tensor(u, torch.long), train_item=as_tensor(i, torch.long),
-            train_target=as_tensor(y, torch.float32), valid_user=empty, valid_item=empty,
-            valid_target=torch.zeros(0), test_users=empty, test_relevant=torch.zeros(0, self.n_items, dtype=torch.bool),
-            user_spec=specs["users"], item_spec=specs["items"],
-        )  # fmt: skip
 
     def _build(self, enc: EncodedData) -> TwoTowerModel:
         s = self.settings
@@ -358,36 +347,6 @@ class Recommender:
             **common,
             **s.embedder_options,
         )
-
-    def _validator(self, valid: tuple[np.ndarray, np.ndarray]) -> Callable[[TwoTowerModel], Evaluation]:
-        ks = tuple(sorted({min(j, self.n_items) for j in (1, 5, 10, parse_metric(self.metric)[1])}))
-        tables = self.tables
-
-        def validate(model: TwoTowerModel) -> Evaluation:
-            item_emb = model.item_embeddings(tables.items.x_num, tables.items.x_cat)
-            users, items = valid
-            metrics = held_out_metrics(
-                model, tables.users.x_num, tables.users.x_cat, item_emb, users, items, self.seen, ks
-            )
-            return Evaluation(metrics)
-
-        return validate
-
-    def _describer(self) -> Callable[[list[int]], str]:
-        """Names training pairs by the user's own ids and target values."""
-
-        def describe(positions: list[int]) -> str:
-            u, i, y = self._pairs
-            users, items = self.tables.users, self.tables.items
-            named = [
-                f"{users.id_column}={users.ids[u[p]]!r} with {items.id_column}={items.ids[i[p]]!r}"
-                + ("" if self.tables.target is None else f" ({self.tables.target}={y[p]:g})")
-                for p in positions[:3]
-            ]
-            more = f" and {len(positions) - 3} more" if len(positions) > 3 else ""
-            return "the interaction(s) " + "; ".join(named) + more
-
-        return describe
 
     # --- using the model ------------------------------------------------------------------------------------
 
@@ -457,44 +416,77 @@ class Recommender:
             raise ValueError(f"every row of {name} was already seen in training: nothing is held out")
         return u[new], i[new]
 
-    def evaluate(self, interactions: pd.DataFrame, k: Sequence[int] | int = (1, 5, 10)) -> dict[str, float]:
-        """The package's metrics (P@k, R@k, MRR@k, HR@k, NDCG@k) on held-out interactions of known users.
+    def evaluate(
+        self,
+        interactions: pd.DataFrame,
+        k: Sequence[int] | int = (1, 5, 10),
+        *,
+        new_users: pd.DataFrame | None = None,
+        baseline: bool = True,
+    ) -> dict[str, float]:
+        """The package's metrics (P@k, R@k, MRR@k, HR@k, NDCG@k) on held-out interactions, the popularity
+        ranking's beside them.
 
-        Every held-out user's items are ranked against the whole catalogue with their training items excluded;
-        held-out pairs already seen in training are dropped. ``k``: one truncation or several, each <= c.
+        Every held-out user ranks the whole catalogue; the items of their held-out interactions are the
+        relevant ones. Known users (default): their training items are excluded and held-out pairs already
+        seen in training are dropped. ``new_users``: the rows of users never seen in training (the id column
+        and their feature columns; :func:`ftmamba_lite.datasets.splits.hold_out_users`), scored from their
+        features only (the id is hidden), nothing excluded.
+
+        Args:
+            interactions: the held-out (user id, item id) pairs.
+            k: one truncation or several, each between 1 and the catalogue size.
+            new_users: see above.
+            baseline: add the popularity ranking's metrics under ``"popularity <metric>"`` (the floor a model
+                has to beat: ranking every user's unseen items by their training count) and warn when the
+                model's ``metric`` does not beat it.
         """
         self._require_fitted()
         ks = tuple(self._check_k(j) for j in ((k,) if isinstance(k, int) else k))
-        users, items = self._held_out(interactions, "interactions")
-        with torch.no_grad():
-            return held_out_metrics(
-                self.model_, self.tables.users.x_num, self.tables.users.x_cat, self._item_emb, users, items,
-                self.seen, ks,
-            )  # fmt: skip
+        if new_users is None:
+            users, items = self._held_out(interactions, "interactions")
+            x_num, x_cat, known, seen = self.tables.users.x_num, self.tables.users.x_cat, None, self.seen
+        else:
+            users, items, x_num, x_cat = self.tables.new_user_pairs(interactions, new_users)
+            known, seen = np.full(len(x_num), -1), None
 
-    # --- saving ---------------------------------------------------------------------------------------------
+        def score_rows(rows: np.ndarray) -> Iterator[tuple[slice, Tensor]]:
+            return ranked_batches(
+                self.model_, x_num[rows], x_cat[rows], self._item_emb, _known(rows, known), seen
+            )
+
+        with torch.no_grad():
+            metrics = held_out_metrics(score_rows, users, items, ks)
+            if not baseline:
+                return metrics
+            counts = np.bincount(self.seen.keys % self.n_items, minlength=self.n_items)
+            popular = held_out_metrics(
+                lambda rows: popularity_batches(counts, _known(rows, known), seen), users, items, ks
+            )
+        name = self.metric if self.metric in metrics else f"NDCG@{max(ks)}"
+        if metrics[name] <= popular[name]:
+            warnings.warn(
+                f"{self.settings.embedder} does not beat the popularity ranking on these interactions: {name} "
+                f"{metrics[name]:.4f} against popularity's {popular[name]:.4f}",
+                stacklevel=2,
+            )
+        return {**metrics, **{f"popularity {key}": value for key, value in popular.items()}}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model, encoders, ids, training pairs and settings into the folder ``path``
-        (:func:`ftmamba_lite.persistence.write_folder`: every file under one manifest of digests; an existing
-        saved recommender is replaced only with ``overwrite=True``, and never lost if saving fails)."""
+        (:func:`ftmamba_lite.learn.saved.write_recommender`: every file under one manifest of digests; an
+        existing saved recommender is replaced only with ``overwrite=True``, and never lost if saving fails)."""
         self._require_fitted()
-        weights = io.BytesIO()
-        torch.save(
-            {"state_dict": self.model_.state_dict(), "item_embeddings": self._item_emb,
-             "seen_keys": torch.from_numpy(self.seen.keys), **self.tables.tensors()},
-            weights,
-        )  # fmt: skip
-        config = {
-            "settings": self.options,
-            "model": None if self.model_.config is None else self.model_.config.to_dict(),
-            "tables": self.tables.to_state(),
-            "validation": None if self.validation_ is None else self.validation_.to_dict("list"),
-            "torch": torch.__version__,
-        }
-        files = {CONFIG_FILE: _json_bytes(config), WEIGHTS_FILE: weights.getvalue()}
-        header = {"kind": KIND, "format": FORMAT, "version": package_version()}
-        return write_folder(path, files, header, overwrite=overwrite)
+        return write_recommender(
+            path,
+            self.options,
+            self.model_,
+            self._item_emb,
+            self.seen,
+            self.tables,
+            self.validation_,
+            overwrite,
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
@@ -502,26 +494,19 @@ class Recommender:
 
         Raises FileNotFoundError naming a missing folder or manifest, and
         :class:`~ftmamba_lite.persistence.CorruptFileError` (a ValueError) naming a file that is missing,
-        changed or damaged, or of another format.
+        changed or damaged, or of another format (:func:`ftmamba_lite.learn.saved.read_recommender`).
         """
-        _, files = read_folder(path, KIND, FORMAT, (CONFIG_FILE, WEIGHTS_FILE))
-        config = json.loads(files[CONFIG_FILE])
-        payload = torch.load(io.BytesIO(files[WEIGHTS_FILE]), map_location="cpu", weights_only=True)
-        settings = dict(config["settings"])
+        saved = read_recommender(path)
+        settings = dict(saved.settings)
         rec = cls(settings.pop("embedder"), **settings.pop("embedder_options"), **settings)
-        rec.tables = Tables.from_state(config["tables"], payload)
+        rec.tables, rec.seen, rec.model_, rec._item_emb = (
+            saved.tables,
+            saved.seen,
+            saved.model,
+            saved.item_emb,
+        )
         rec.n_users, rec.n_items = len(rec.tables.users), len(rec.tables.items)
-        rec.seen = SeenItems.from_keys(payload["seen_keys"].numpy(), rec.n_users, rec.n_items)
-        state = payload["state_dict"]
-        if config["model"] is None:  # popularity: a lookup of the item rows' rates
-            model = TwoTowerModel(
-                ConstantTower(), LookupTower(state["item_tower.keys"], state["item_tower.values"])
-            )
-        else:
-            model = build_two_tower(ModelConfig.from_dict(config["model"]))
-        model.load_state_dict(state)
-        rec.model_, rec._item_emb = model, payload["item_embeddings"]
-        rec.validation_ = None if config["validation"] is None else pd.DataFrame(config["validation"])
+        rec.validation_ = saved.validation
         return rec
 
     def __repr__(self) -> str:
@@ -529,29 +514,3 @@ class Recommender:
             f"{self.n_users:,} users x {self.n_items:,} items" if self.model_ is not None else "not fitted"
         )
         return f"Recommender({self.settings.embedder!r}, loss={self.settings.loss!r}; {state})"
-
-
-def _carve(
-    u: np.ndarray, i: np.ndarray, y: np.ndarray, share: float, n_users: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Hold out ``share`` of each user's positive interactions (users with at least 3; at least one each)
-    for early stopping: (training u, i, y, validation (user rows, item rows) or None)."""
-    if share <= 0:
-        return u, i, y, None
-    positive = y > 0
-    counts = np.bincount(u[positive], minlength=n_users)
-    order = rng.permutation(len(u))  # a random order, then stable by user: each user's pairs shuffled
-    order = order[np.argsort(u[order], kind="stable")]
-    rank = np.empty(len(u), dtype=np.int64)
-    starts = np.searchsorted(u[order], np.arange(n_users))
-    rank[order] = np.arange(len(u)) - starts[u[order]]
-    take = np.maximum(1, np.floor(share * counts).astype(np.int64))
-    held = positive & (counts[u] >= 3) & (rank < take[u])
-    if not held.any():
-        return u, i, y, None
-    keep = ~held
-    return u[keep], i[keep], y[keep], (u[held], i[held])
-
-
-def _json_bytes(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, indent=1, allow_nan=False).encode("utf-8")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ftmamba_lite.datasets import FeatureTable, RecDataset, load_spotify, make_triples
 from ftmamba_lite.encoding import TableEncoder, encode
+from ftmamba_lite.learn import checkpoints
 from ftmamba_lite.learn.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from ftmamba_lite.learn.engine import Callback, NonFiniteLossError, fit
 from ftmamba_lite.learn.registry import build_model
@@ -227,13 +228,13 @@ def test_a_single_callback_and_a_generator_of_ks_are_handled(spotify):
     assert set(history.final_metrics) == {"P@1", "P@5", "R@1", "R@5", "MRR@1", "MRR@5", "HR@1", "HR@5"}
 
 
-def test_no_test_users_and_nan_targets_are_refused_before_training(spotify):
+def test_training_without_test_users_is_normal_and_nan_targets_are_refused(spotify):
     data, enc = spotify
     import dataclasses
 
     no_test = dataclasses.replace(enc, test_users=enc.test_users[:0], test_relevant=enc.test_relevant[:0])
-    with pytest.raises(ValueError, match="no test users"):
-        fit(_tiny(enc), no_test, steps=5, progress=False)
+    history = fit(_tiny(enc), no_test, steps=5, progress=False)  # nothing to evaluate: no evaluation
+    assert len(history.steps) == 5 and history.eval_steps == [] and history.final_metrics == {}
     bad = dataclasses.replace(enc, train_target=enc.train_target.clone())
     bad.train_target[7] = math.nan
     with pytest.raises(ValueError, match="train_target.*row 7"):
@@ -370,11 +371,18 @@ def test_another_version_or_dataset_is_refused_by_name(spotify, saved, tmp_path,
     other = dataclasses.replace(enc, user_spec={**enc.user_spec, "n_numerical": 3})
     with pytest.raises(CheckpointError, match="user tower has 20 numeric features"):
         load_checkpoint(path, dataset=other)
-    monkeypatch.setattr(train, "_package_version", lambda: "0.0.1")
+    monkeypatch.setattr(checkpoints, "FORMAT", 1)
     save_checkpoint(model, tmp_path / "old.pt")
     monkeypatch.undo()
-    with pytest.raises(CheckpointError, match=r"old.pt: written by ftmamba-lite 0.0.1, this is"):
+    with pytest.raises(CheckpointError, match=r"old.pt: is a checkpoint of format 1 .* reads format 2"):
         load_checkpoint(tmp_path / "old.pt")
+    monkeypatch.setattr(checkpoints, "package_version", lambda: "0.0.1")
+    save_checkpoint(model, tmp_path / "other_version.pt")
+    monkeypatch.undo()
+    with pytest.warns(
+        UserWarning, match=r"written by ftmamba-lite 0.0.1, this is .* \(same format: loaded\)"
+    ):
+        load_checkpoint(tmp_path / "other_version.pt")
 
 
 def test_a_failed_save_leaves_the_existing_checkpoint_intact(saved, tmp_path, monkeypatch):

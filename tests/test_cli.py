@@ -225,7 +225,9 @@ def test_cli_fit_then_recommend_for_known_and_new_users(tmp_path, capsys) -> Non
     ]
     assert main(fit_args) == 0
     assert "saved to" in capsys.readouterr().out and (model / "recommender.json").is_file()
-    with pytest.raises(SystemExit, match="overwrite=True"):  # an existing model is not replaced silently
+    with pytest.raises(
+        SystemExit, match=r"exists and is not empty: add --overwrite"
+    ):  # an existing model is not replaced silently
         main(fit_args)
     pd.DataFrame({"user_id": [0, 1]}).to_csv(tmp_path / "known.csv", index=False)
     out = tmp_path / "recs.csv"
@@ -282,6 +284,6 @@ def test_cli_fit_and_recommend_errors_name_the_file_and_column(tmp_path) -> None
                 str(tmp_path / "m"),
             ]
         )
-    with pytest.raises(SystemExit, match=r"recommender\.json not found"):
+    with pytest.raises(SystemExit, match=r"manifest\.json not found: .* is not a folder written by save"):
         main(["recommend", "--model", str(tmp_path), "--users", paths["users"]])
     assert not (tmp_path / "m").exists()  # a failed fit leaves nothing behind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ import torch
 
 import ftmamba_lite
 from ftmamba_lite import Recommender
+from ftmamba_lite.datasets.splits import hold_out_newest, hold_out_users
 from ftmamba_lite.learn import scoring
 from ftmamba_lite.learn.scoring import SeenItems, top_k_fast
 from ftmamba_lite.metrics import evaluate, top_k
@@ -262,7 +264,7 @@ def test_validation_stops_early_and_keeps_the_best_weights(tables) -> None:
     rec.fit(train, users, items, validation=held)
     frame = rec.validation_
     assert list(frame["step"]) == sorted(frame["step"]) and "HR@5" in frame and "NDCG@10" in frame
-    assert rec.evaluate(held, k=5)["HR@5"] == pytest.approx(frame["HR@5"].max())
+    assert rec.evaluate(held, k=5, baseline=False)["HR@5"] == pytest.approx(frame["HR@5"].max())
     assert rec.history_.stopped_early == (len(rec.history_.steps) < 40 * 13)
 
 
@@ -286,7 +288,16 @@ def test_evaluate_is_the_package_metric_on_the_masked_score_matrix(fitted, table
         scores[r, np.flatnonzero(items["item_id"].isin(seen))] = -torch.inf
         relevant[r] = items["item_id"].isin(held.loc[held["user_id"] == user, "item_id"]).to_numpy()
     expected = evaluate(scores, relevant, ks=(1, 5), ndcg_ks=(1, 5))
-    assert fitted.evaluate(held, k=(1, 5)) == pytest.approx(expected)
+    assert fitted.evaluate(held, k=(1, 5), baseline=False) == pytest.approx(expected)
+    both = fitted.evaluate(held, k=(1, 5))
+    assert {k: v for k, v in both.items() if not k.startswith("popularity ")} == pytest.approx(expected)
+    counts = interactions["item_id"].value_counts().reindex(items["item_id"], fill_value=0).to_numpy()
+    popular = np.tile(counts.astype(np.float32), (len(ids), 1))
+    popular[~np.isfinite(scores.numpy())] = -np.inf  # the same training items excluded
+    expected_popularity = evaluate(popular, relevant, ks=(1, 5), ndcg_ks=(1, 5))
+    assert {
+        k[len("popularity ") :]: v for k, v in both.items() if k.startswith("popularity ")
+    } == pytest.approx(expected_popularity)
     with pytest.raises(ValueError, match="k=20 is out of range.*catalogue size 16"):
         fitted.evaluate(held, k=20)
 
@@ -299,12 +310,16 @@ def test_save_and_load_give_bit_identical_recommendations(tables, tmp_path, embe
     rec = Recommender(embedder, seed=1, progress=False, epochs=2, **options)
     rec.fit(interactions.drop(held.index), users, items)
     new = pd.DataFrame({"user_id": ["n1"], "age": [33], "taste": ["jazz"], "plan": ["gold"]})
-    before = (rec.recommend(["u0", "u7"], k=6), rec.recommend(new, k=6), rec.evaluate(held))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        before = (rec.recommend(["u0", "u7"], k=6), rec.recommend(new, k=6), rec.evaluate(held))
     rec.save(tmp_path / "model")
     loaded = Recommender.load(tmp_path / "model")
     pd.testing.assert_frame_equal(loaded.recommend(["u0", "u7"], k=6), before[0], check_exact=True)
     pd.testing.assert_frame_equal(loaded.recommend(new, k=6), before[1], check_exact=True)
-    assert loaded.evaluate(held) == before[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # popularity does not beat itself
+        assert loaded.evaluate(held) == before[2]
     config = json.loads((tmp_path / "model" / "recommender.json").read_text())
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert manifest["kind"] == "recommender" and manifest["version"] == ftmamba_lite.__version__
@@ -445,3 +460,45 @@ def test_top_k_fast_is_the_stable_sort_of_metrics_top_k(k: int) -> None:
         np.testing.assert_array_equal(top_k_fast(matrix, k), top_k(matrix, k))
     with pytest.raises(ValueError, match="NaN"):
         top_k_fast(torch.full((2, 5), torch.nan), 2)
+
+
+def test_evaluate_says_when_the_model_does_not_beat_popularity(tables) -> None:
+    interactions, users, items = tables
+    held = interactions.groupby("user_id").tail(1)
+    rec = Recommender("popularity", progress=False).fit(interactions.drop(held.index), users, items)
+    with pytest.warns(UserWarning, match=r"popularity does not beat the popularity ranking.*NDCG@10"):
+        result = rec.evaluate(held)
+    assert result["NDCG@10"] == pytest.approx(result["popularity NDCG@10"])
+
+
+def test_new_users_are_measured_from_their_features_only(tables) -> None:
+    interactions, users, items = tables
+    train, train_users, new_interactions, new_users = hold_out_users(interactions, users, 0.25, seed=1)
+    assert set(new_users["user_id"]) == set(new_interactions["user_id"]) and len(new_users) == 10
+    assert not set(new_users["user_id"]) & (set(train["user_id"]) | set(train_users["user_id"]))
+    rec = Recommender("mlp", seed=0, progress=False, batch_size=32, epochs=40).fit(train, train_users, items)
+    result = rec.evaluate(new_interactions, new_users=new_users)
+    # the taste decides the genre of every chosen item: the features alone rank far above popularity
+    assert result["HR@5"] == 1.0 and result["NDCG@10"] > result["popularity NDCG@10"] + 0.2
+    expected = rec.recommend(new_users.drop(columns="user_id"), k=16, exclude_seen=False)
+    assert len(expected) == 16 * len(new_users)  # nothing excluded for a new user
+    with pytest.raises(ValueError, match=r"value\(s\) \['u0'\] have no row in new_users"):
+        rec.evaluate(interactions[interactions["user_id"] == "u0"], new_users=new_users)
+
+
+def test_hold_out_newest_keeps_each_users_past() -> None:
+    frame = pd.DataFrame(
+        {
+            "user_id": [1] * 10 + [2] * 3 + [3],
+            "item_id": range(14),
+            "timestamp": [*range(10, 0, -1), 5, 6, 7, 1],
+        }
+    )
+    train, held = hold_out_newest(frame, 0.2)
+    assert sorted(held.loc[held["user_id"] == 1, "timestamp"]) == [9, 10]  # the newest 20 %
+    assert list(held.loc[held["user_id"] == 2, "timestamp"]) == [7]  # at least one
+    assert 3 not in set(held["user_id"]) and len(train) + len(held) == len(frame)  # one interaction: kept
+    with pytest.raises(ValueError, match="share must be a number between 0 and 1"):
+        hold_out_newest(frame, 1.5)
+    with pytest.raises(ValueError, match=r"no column\(s\) \['time'\]"):
+        hold_out_newest(frame, time="time")

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from ..analysis import over_under
-from ..towers import count_parameters
 from ..mamba import MambaLayer
 from ..metrics import evaluate, metric_ceiling
 from ..tokenizer import FeatureTokenizer
+from ..towers import count_parameters
 from .demos import impulse_response, work_depth
 
 __all__ = [

@@ -56,14 +56,12 @@ from IPython.display import display
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
 from ..analysis import over_under, over_under_summary
-from ..encoding import TableEncoder
+from ..encoding import EncodedData, TableEncoder
 from ..learn.engine import Callback, History, fit
-from ..encoding import EncodedData
 from ..learn.registry import build_model, kind_names
-from ..towers import count_parameters
 from ..metrics import ArrayLike
 from ..tokenizer import FeatureTokenizer
-from ..towers import TwoTowerModel
+from ..towers import TwoTowerModel, count_parameters
 from . import plots
 from .demos import impulse_response
 from .environment import in_colab

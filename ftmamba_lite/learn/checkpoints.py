@@ -171,28 +171,7 @@ def read_checkpoint(
     if expected is not None and payload.get("dataset") != expected:
         raise CheckpointError(path, f"trained on dataset {payload.get('dataset')!r}, not {expected!r}")
     if isinstance(dataset, EncodedData):
-        for side, spec in (("user", dataset.user_spec), ("item", dataset.item_spec)):
-            saved = getattr(config, side)
-            if saved.n_numerical != spec["n_numerical"] or list(saved.cardinalities) != list(
-                spec["cardinalities"]
-            ):
-                problem = (
-                    f"its {side} tower has {saved.n_numerical} numeric features and cardinalities "
-                    f"{list(saved.cardinalities)}; the data has {spec['n_numerical']} and "
-                    f"{list(spec['cardinalities'])}"
-                )
-                raise CheckpointError(path, problem)
-            names = spec.get("feature_names")
-            if (
-                saved.feature_names is not None
-                and names is not None
-                and list(saved.feature_names) != list(names)
-            ):
-                problem = (
-                    f"its {side} tower was trained on the features {list(saved.feature_names)}; the data has "
-                    f"{list(names)}: encode the data with the checkpoint's encoders"
-                )
-                raise CheckpointError(path, problem)
+        _check_features(path, config, dataset)
     model = build_two_tower(config)
     try:
         model.load_state_dict(payload["state_dict"])
@@ -203,6 +182,28 @@ def read_checkpoint(
         TableEncoder.from_state(encoders[side]) if side in encoders else None for side in ("user", "item")
     )
     return Checkpoint(model, user_encoder, item_encoder, payload.get("dataset"), version, path)
+
+
+def _check_features(path: Path, config: ModelConfig, data: EncodedData) -> None:
+    """The towers of ``config`` fit ``data``: the same numeric count, cardinalities and feature names."""
+    for side, spec in (("user", data.user_spec), ("item", data.item_spec)):
+        saved = getattr(config, side)
+        if saved.n_numerical != spec["n_numerical"] or list(saved.cardinalities) != list(
+            spec["cardinalities"]
+        ):
+            problem = (
+                f"its {side} tower has {saved.n_numerical} numeric features and cardinalities "
+                f"{list(saved.cardinalities)}; the data has {spec['n_numerical']} and "
+                f"{list(spec['cardinalities'])}"
+            )
+            raise CheckpointError(path, problem)
+        names = spec.get("feature_names")
+        if saved.feature_names is not None and names is not None and list(saved.feature_names) != list(names):
+            problem = (
+                f"its {side} tower was trained on the features {list(saved.feature_names)}; the data has "
+                f"{list(names)}: encode the data with the checkpoint's encoders"
+            )
+            raise CheckpointError(path, problem)
 
 
 def load_checkpoint(

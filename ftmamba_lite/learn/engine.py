@@ -243,7 +243,7 @@ def train(
         task: the examples, loss and evaluation (:class:`TwoTowerTask`, ``NextItemTask``).
         steps, epochs: the training length; exactly one of them.
         lr, weight_decay: Adam's learning rate and (decoupled, AdamW) weight decay.
-        seed: seeds the batch order and dropout.
+        seed: seeds the batch order.
         eval_every: evaluate every this many steps (and always at the end); None: only at the end.
         monitor: keep the weights of the best evaluation of this metric and restore them at the end.
         patience: with ``monitor``, stop after this many evaluations without improvement.
@@ -259,139 +259,174 @@ def train(
     """
     if (steps is None) == (epochs is None):
         raise ValueError(f"give steps or epochs (exactly one), got steps={steps!r}, epochs={epochs!r}")
-    lr = _check_lr(lr)
-    seed = check_int("seed", seed, 0)
-    if eval_every is not None:
-        eval_every = check_int("eval_every", eval_every, 1)
-    if patience is not None:
-        patience = check_int("patience", patience, 1)
     if isinstance(callbacks, Callback):
         raise TypeError("callbacks must be a sequence of Callback objects: pass [callback], not the callback")
-    callbacks = list(callbacks)
-    generator = torch.Generator().manual_seed(seed)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    batches = task.epoch(generator) if trainable else []
-    history = History(steps_per_epoch=len(batches))
-    if steps is None:
-        steps = check_int("epochs", epochs, 0) * len(batches)
-    steps = check_int("steps", steps, 1) if trainable and epochs is None else steps
-    if not trainable:  # a fixed scorer (popularity, oracle): no steps, one evaluation
-        steps = 0
-    if weight_decay:
-        optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay, fused=True)
-    else:
-        optimizer = torch.optim.Adam(trainable, lr=lr, fused=True) if trainable else None
-    before_step = [p.detach().clone() for p in trainable]  # the weights before the latest update
-    keeper = _Monitor(model, monitor, patience)
-    start_time = time.perf_counter()
-    for cb in callbacks:
-        cb.stop = False
-        cb.on_train_begin(history, steps)
+    run = _Run(model, task, _check_lr(lr), weight_decay, check_int("seed", seed, 0), monitor, list(callbacks))
+    if run.trainable:
+        total = (
+            check_int("steps", steps, 1)
+            if epochs is None
+            else check_int("epochs", epochs, 0) * len(run.first)
+        )
+    else:  # a fixed scorer (popularity, oracle): no steps, one evaluation
+        total = 0
+    eval_every = None if eval_every is None else check_int("eval_every", eval_every, 1)
+    patience = None if patience is None else check_int("patience", patience, 1)
+    return run.loop(total, eval_every, patience, progress)
 
-    def evaluate_now(step: int) -> bool:
+
+class _Run:
+    """The state of one :func:`train` call: the optimiser, the weights before the latest update, the best
+    weights so far (``monitor``), the History, and the loop over the steps."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        lr: float,
+        weight_decay: float,
+        seed: int,
+        monitor: str | None,
+        callbacks: list[Callback],
+    ) -> None:
+        self.model, self.task, self.lr, self.callbacks = model, task, lr, callbacks
+        self.generator = torch.Generator().manual_seed(seed)
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.first = task.epoch(self.generator) if self.trainable else []
+        self.history = History(steps_per_epoch=len(self.first))
+        self.optimizer = None
+        if self.trainable and weight_decay:
+            self.optimizer = torch.optim.AdamW(self.trainable, lr=lr, weight_decay=weight_decay, fused=True)
+        elif self.trainable:
+            self.optimizer = torch.optim.Adam(self.trainable, lr=lr, fused=True)  # one kernel per step
+        self.before_step = [
+            p.detach().clone() for p in self.trainable
+        ]  # the weights before the latest update
+        self.keeper = _Monitor(model, monitor, None)
+        self.total, self.start = 0, time.perf_counter()
+
+    def loop(self, total: int, eval_every: int | None, patience: int | None, progress: bool) -> History:
+        """Run ``total`` steps (0: evaluate once), evaluating every ``eval_every`` and at the end."""
+        history, callbacks = self.history, self.callbacks
+        self.total, self.keeper.patience = total, patience
+        for cb in callbacks:
+            cb.stop = False
+            cb.on_train_begin(history, total)
+        self.model.train()
+        bar = tqdm(total=total, desc="training", disable=not progress, leave=False)
+        queue: list[Tensor] = []
+        epoch_start, batch, step, reason = time.perf_counter(), torch.zeros(0, dtype=torch.long), 0, None
         try:
-            result = task.evaluate(model)
+            if total == 0:
+                self.evaluate(0)
+            for step in range(1, total + 1):
+                if not queue:  # a new epoch: reshuffle
+                    queue = list(reversed(self.first if step == 1 else self.task.epoch(self.generator)))
+                batch = queue.pop()
+                value = self.step(step, batch)
+                bar.update(1)
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{value:.4f}")
+                if not queue:
+                    history.epoch_seconds.append(time.perf_counter() - epoch_start)
+                reason = self.after_step(step, eval_every)
+                if reason is not None:
+                    break
+                if not queue:
+                    epoch_start = time.perf_counter()
+        except NonFiniteOutputError as err:  # from a step's forward pass (evaluate raises a plain ValueError)
+            what = "the score" if err.side == "score" else f"the {err.side} tower's embedding"
+            raise self.non_finite(step, what, batch, err.rows, step > 1) from err
+        except BaseException as err:  # Ctrl-C, a failing callback or evaluation: the History is not lost
+            err.history = history  # type: ignore[attr-defined]
+            raise
+        finally:
+            bar.close()
+        self.keeper.restore()
+        history.test_metrics = self.task.test(self.model)
+        self.close(reason)
+        return history
+
+    def step(self, step: int, batch: Tensor) -> float:
+        """One optimisation step on ``batch``, guarded: a non-finite loss or gradient raises (module doc)."""
+        history = self.history
+        loss = self.task.loss(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        value = loss.item()
+        if not math.isfinite(value):  # the current weights came from the previous update: undo it
+            raise self.non_finite(step, "the loss", batch, None, step > 1)
+        loss.backward()
+        # One sum per gradient is finite iff the gradient is (or its sum passes 3e38: as bad); a tenth of
+        # torch.isfinite's cost here (paper Mamba towers: about 0.7 ms of a 350 ms step).
+        sums = [p.grad.sum() for p in self.trainable if p.grad is not None]
+        if sums and not math.isfinite(torch.stack(sums).sum().item()):  # the loss was finite: keep it
+            history.steps.append(step)
+            history.losses.append(value)
+            raise self.non_finite(step, "a gradient", batch, None, False)
+        with torch.no_grad():
+            for saved, p in zip(self.before_step, self.trainable, strict=True):
+                saved.copy_(p)
+        self.optimizer.step()
+        history.steps.append(step)
+        history.losses.append(value)
+        for cb in self.callbacks:
+            cb.on_step(history, step, value)
+        return value
+
+    def after_step(self, step: int, eval_every: int | None) -> str | None:
+        """Evaluate when due; the reason to stop now, or None."""
+        stop = any(cb.stop for cb in self.callbacks)
+        if (eval_every and step % eval_every == 0) or step == self.total or stop:
+            patience_out = self.evaluate(step)
+            if patience_out:
+                best = self.history.best_step
+                return f"no better {self.keeper.name} in {self.keeper.patience} evaluations (best at step {best})"
+            stop = stop or any(cb.stop for cb in self.callbacks)
+        return "a callback set stop" if stop else None
+
+    def evaluate(self, step: int) -> bool:
+        """Evaluate the task now and record it; True when the monitor's patience ran out."""
+        try:
+            result = self.task.evaluate(self.model)
         except NonFiniteOutputError as err:  # not a training step's: no weights to put back
             raise ValueError(f"evaluation after step {step}: {err}") from err
         if result is None:
             return False
+        history = self.history
         history.eval_steps.append(step)
         history.eval_metrics.append(result.metrics)
         history.valid_losses.append(result.valid_loss)
         history.final_scores = result.scores
-        for cb in callbacks:
+        for cb in self.callbacks:
             cb.on_eval(history, step, result.metrics)
-        return keeper.update(history, step, result.metrics)
+        return self.keeper.update(history, step, result.metrics)
 
-    def close(reason: str | None) -> None:
-        history.stopped_early = reason is not None
-        history.stop_reason = reason
-        history.seconds = time.perf_counter() - start_time
+    def close(self, reason: str | None) -> None:
+        """End the run: the stop reason, the seconds, the callbacks' ``on_train_end``."""
+        self.history.stopped_early = reason is not None
+        self.history.stop_reason = reason
+        self.history.seconds = time.perf_counter() - self.start
+        for cb in self.callbacks:
+            cb.on_train_end(self.history)
 
-    def stop_non_finite(step: int, what: str, batch: Tensor, rows: Tensor | None, restore: bool) -> Exception:
+    def non_finite(
+        self, step: int, what: str, batch: Tensor, rows: Tensor | None, restore: bool
+    ) -> Exception:
         """Put back the last finite step's weights (``restore``), close the run, and the error to raise."""
         if restore:  # the current weights came from step - 1's update; put back those it started from
             with torch.no_grad():
-                for p, saved in zip(trainable, before_step, strict=True):
+                for p, saved in zip(self.trainable, self.before_step, strict=True):
                     p.copy_(saved)
             kept = f"the weights step {step - 1} started from (its loss was the last finite one)"
         else:
             kept = f"the weights step {step} started from (no update applied)"
         message = (
-            f"training stopped at step {step} of {steps}: {what} is NaN or infinite for "
-            f"{task.describe(batch, rows)}. The model keeps {kept}; err.history holds the History so far. "
-            f"Check the targets and the scale of the numeric features (standardise them), or lower lr={lr:g}"
+            f"training stopped at step {step} of {self.total}: {what} is NaN or infinite for "
+            f"{self.task.describe(batch, rows)}. The model keeps {kept}; err.history holds the History so far. "
+            f"Check the targets and the scale of the numeric features (standardise them), or lower lr={self.lr:g}"
         )
-        close(message)
-        for cb in callbacks:
-            cb.on_train_end(history)
-        return NonFiniteLossError(message, step, history, batch.tolist())
-
-    model.train()
-    bar = tqdm(total=steps, desc="training", disable=not progress, leave=False)
-    queue: list[Tensor] = []
-    epoch_start, batch, step, reason = time.perf_counter(), torch.zeros(0, dtype=torch.long), 0, None
-    try:
-        if steps == 0:
-            evaluate_now(0)
-        for step in range(1, steps + 1):
-            if not queue:  # a new epoch: reshuffle
-                queue = list(reversed(batches if step == 1 else task.epoch(generator)))
-            batch = queue.pop()
-            loss = task.loss(model, batch)
-            optimizer.zero_grad(set_to_none=True)
-            value = loss.item()
-            if not math.isfinite(value):  # the current weights came from the previous update: undo it
-                raise stop_non_finite(step, "the loss", batch, None, step > 1)
-            loss.backward()
-            # One sum per gradient is finite iff the gradient is (or its sum passes 3e38: as bad); a tenth of
-            # torch.isfinite's cost here (paper Mamba towers: about 0.7 ms of a 350 ms step).
-            sums = [p.grad.sum() for p in trainable if p.grad is not None]
-            if sums and not math.isfinite(torch.stack(sums).sum().item()):  # the loss was finite: keep it
-                history.steps.append(step)
-                history.losses.append(value)
-                raise stop_non_finite(step, "a gradient", batch, None, False)
-            with torch.no_grad():
-                for saved, p in zip(before_step, trainable, strict=True):
-                    saved.copy_(p)
-            optimizer.step()
-            history.steps.append(step)
-            history.losses.append(value)
-            for cb in callbacks:
-                cb.on_step(history, step, value)
-            bar.update(1)
-            if step % 50 == 0:
-                bar.set_postfix(loss=f"{value:.4f}")
-            if not queue:
-                history.epoch_seconds.append(time.perf_counter() - epoch_start)
-            stop = any(cb.stop for cb in callbacks)
-            if (eval_every and step % eval_every == 0) or step == steps or stop:
-                patience_out = evaluate_now(step)
-                stop = stop or any(cb.stop for cb in callbacks)
-                if patience_out:
-                    reason = (
-                        f"no better {monitor} in {patience} evaluations (best at step {history.best_step})"
-                    )
-                    break
-            if stop:
-                reason = "a callback set stop"
-                break
-            if not queue:
-                epoch_start = time.perf_counter()
-    except NonFiniteOutputError as err:  # from a step's forward pass (evaluate_now raises a plain ValueError)
-        what = "the score" if err.side == "score" else f"the {err.side} tower's embedding"
-        raise stop_non_finite(step, what, batch, err.rows, step > 1) from err
-    except BaseException as err:  # Ctrl-C, a failing callback or evaluation: the History is not lost
-        err.history = history  # type: ignore[attr-defined]
-        raise
-    finally:
-        bar.close()
-    keeper.restore()
-    history.test_metrics = task.test(model)
-    close(reason)
-    for cb in callbacks:
-        cb.on_train_end(history)
-    return history
+        self.close(message)
+        return NonFiniteLossError(message, step, self.history, batch.tolist())
 
 
 class TwoTowerTask(Task):

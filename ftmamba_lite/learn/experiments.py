@@ -32,7 +32,7 @@ from ..encoding import encode
 from ..metrics import metric_ceiling
 from ..ops.threads import available_cpus, set_num_threads
 from ..towers import count_parameters
-from .engine import Callback, History, fit
+from .engine import EVAL_EVERY, Callback, History, fit
 from .registry import build_model, build_sequence_model, kind_names
 from .sequence import SEQUENCE_METRICS, fit_sequential
 
@@ -346,6 +346,27 @@ def run_seed(
             exp, model, seed, source, exp.epochs if epochs is None else epochs, batch_size, lr,
             exp.max_len if max_len is None else max_len, data_kwargs, model_kwargs, progress, log,
         )  # fmt: skip
+    return _run_tabular(
+        exp, model, seed, source, exp.steps if steps is None else steps, batch_size, lr,
+        EVAL_EVERY if eval_every is None else eval_every, data_kwargs, model_kwargs, progress, log,
+    )  # fmt: skip
+
+
+def _run_tabular(
+    exp: Experiment,
+    model: str,
+    seed: int,
+    source: str | None,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    eval_every: int,
+    data_kwargs: dict,
+    model_kwargs: dict,
+    progress: bool,
+    log: Callable[[str], None] | None,
+) -> SeedResult:
+    """Spotify, H&M, vaccine: the dataset, the two-tower model, :func:`fit` (the paper's protocol, III)."""
     data = exp.load(source, seed=seed, **data_kwargs)
     enc = encode(data, standardize=exp.standardize)
     if model == "oracle":  # ranks by the true targets, which only the RecDataset holds
@@ -355,17 +376,17 @@ def run_seed(
     history = fit(
         net,
         enc,
-        steps=exp.steps if steps is None else steps,
+        steps=steps,
         batch_size=batch_size,
         lr=lr,
         seed=seed,
-        eval_every=500 if eval_every is None else eval_every,
+        eval_every=eval_every,
         map_ks=exp.map_ks,
         callbacks=[_LogEvaluations(log, "step")] if log else (),
         progress=progress,
     )
     return SeedResult(
-        dataset=dataset,
+        dataset=exp.name,
         model=model,
         seed=seed,
         source=data.source,

@@ -9,6 +9,8 @@ Dimension letters (docs/notation.md):
 * :func:`ranked_batches` -- :meth:`TwoTowerModel.score_batches <ftmamba_lite.towers.TwoTowerModel.score_batches>`
   (the one batched scorer) with a known user's training items set to -inf, batches sized so that at most
   ``SCORE_BUDGET`` scores exist at once.
+* :func:`popularity_batches` -- the same batches for the popularity ranking (training counts), the floor a
+  model has to beat.
 * :func:`held_out_metrics` -- the metrics of :mod:`ftmamba_lite.metrics` on held-out (user, item) pairs,
   ranked against the whole catalogue batch by batch (:func:`ftmamba_lite.metrics.evaluate_batches`).
 * :func:`score_test_users` -- a :class:`RecDataset`'s test users against the catalogue (the paper's protocol).
@@ -18,7 +20,7 @@ Dimension letters (docs/notation.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ __all__ = [
     "SCORE_BUDGET",
     "SeenItems",
     "held_out_metrics",
+    "popularity_batches",
     "ranked_batches",
     "score_test_users",
     "top_k_fast",
@@ -100,23 +103,38 @@ def ranked_batches(
         yield part, scores
 
 
+def popularity_batches(
+    counts: np.ndarray, known: np.ndarray, seen: SeenItems | None
+) -> Iterator[tuple[slice, Tensor]]:
+    """The popularity ranking as score batches like :func:`ranked_batches`: every user scores item i by its
+    training count ``counts[i]`` (c,); with ``seen`` a known user's training items score -inf."""
+    c = len(counts)
+    batch = max(1, SCORE_BUDGET // max(1, c))
+    row = torch.as_tensor(counts, dtype=torch.float32)  # (c,)
+    for start in range(0, len(known), batch):
+        part = slice(start, min(start + batch, len(known)))
+        scores = row.expand(part.stop - start, c).clone()  # (b, c)
+        if seen is not None:
+            for r, user in enumerate(known[part]):
+                if user >= 0:
+                    scores[r, seen.items_of(int(user))] = -math.inf
+        yield part, scores
+
+
 def held_out_metrics(
-    model: TwoTowerModel,
-    user_num: Tensor,
-    user_cat: Tensor,
-    item_emb: Tensor,
+    score_rows: Callable[[np.ndarray], Iterator[tuple[slice, Tensor]]],
     users: np.ndarray,
     items: np.ndarray,
-    seen: SeenItems | None,
     ks: Sequence[int],
 ) -> dict[str, float]:
     """Means over the held-out users of P, R, MRR, HR and NDCG at ``ks``: every user of the (user row, item
-    row) pairs ranks the whole catalogue (their ``seen`` training items excluded) and the pair's items are
-    the relevant ones (:func:`ftmamba_lite.metrics.evaluate_batches`)."""
+    row) pairs ranks the whole catalogue and the pair's items are the relevant ones
+    (:func:`ftmamba_lite.metrics.evaluate_batches`). ``score_rows(rows)`` yields the score batches of the
+    given user rows (:func:`ranked_batches`, :func:`popularity_batches`)."""
     rows, user_of = np.unique(users, return_inverse=True)
 
     def batches() -> Iterator[tuple[Tensor, np.ndarray]]:
-        for part, scores in ranked_batches(model, user_num[rows], user_cat[rows], item_emb, rows, seen):
+        for part, scores in score_rows(rows):
             relevant = np.zeros(scores.shape, dtype=bool)  # (b, c)
             in_part = (user_of >= part.start) & (user_of < part.stop)
             relevant[user_of[in_part] - part.start, items[in_part]] = True

@@ -274,6 +274,26 @@ class Tables:
             )
         return side.ids[rows], side.x_num[rows], side.x_cat[rows], rows
 
+    def new_user_pairs(
+        self, interactions: pd.DataFrame, new_users: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, Tensor, Tensor]:
+        """(user rows of ``new_users``, item rows, x_num, x_cat) of held-out interactions of users never seen
+        in training, whose rows ``new_users`` gives: their features are encoded with the id hidden (its
+        "unknown" row), as a recommender meets a new user."""
+        id_col, item_col = self.users.id_column, self.items.id_column
+        interactions = check_frame(interactions, "interactions", [id_col, item_col])
+        new_users = check_frame(new_users, "new_users", [id_col])
+        index = pd.Index(new_users[id_col])
+        if not index.is_unique:
+            raise ValueError(f"new_users lists a {id_col!r} value more than once: one row per user")
+        users = index.get_indexer(interactions[id_col])
+        if (users < 0).any():
+            absent = list(pd.unique(interactions[id_col][users < 0])[:5])
+            raise ValueError(f"interactions' {id_col!r} value(s) {absent} have no row in new_users")
+        items = self.items.rows(interactions[item_col], "interactions'")
+        _, x_num, x_cat, _ = self.user_inputs(new_users.drop(columns=id_col), "new_users")  # id hidden
+        return users.astype(np.int64), items, x_num, x_cat
+
     def features(self) -> dict[str, dict[str, list[str]]]:
         return {
             side.name[:-1]: {
