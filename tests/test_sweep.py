@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ftmamba_lite import sweep
+from ftmamba_lite import persistence, sweep
 from ftmamba_lite.experiments import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_plan_refuses_bad_arguments_by_name(kwargs, message) -> None:
 
 def test_write_atomic_leaves_the_old_file_or_the_new_one(tmp_path, monkeypatch) -> None:
     path = tmp_path / "deep" / "result.json"
-    sweep.write_atomic(path, "old")
+    persistence.atomic_write_text(path, "old")
     assert path.read_text() == "old"
 
     def interrupted(fd: int) -> None:
@@ -87,7 +87,7 @@ def test_write_atomic_leaves_the_old_file_or_the_new_one(tmp_path, monkeypatch) 
 
     monkeypatch.setattr(os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sweep.write_atomic(path, "new")
+        persistence.atomic_write_text(path, "new")
     assert path.read_text() == "old" and os.listdir(path.parent) == ["result.json"]  # no temporary left
 
 
@@ -104,7 +104,7 @@ def test_a_failed_run_is_reported_and_the_others_are_kept(tmp_path) -> None:
     assert "step 2/4" in good_log and "done:" in good_log  # every evaluation, then the final metrics
     assert [r.model for r in report.results] == ["linear"]
     sweep.result_path(tmp_path, good[0]).write_text("{not json")
-    with pytest.raises(ValueError, match="cannot be read.*--fresh"):
+    with pytest.raises(ValueError, match=r"_seed0_\w{12}\.json: is not valid JSON.*rerun the sweep"):
         sweep.collect(good, tmp_path)
 
 
