@@ -127,6 +127,10 @@ def read_json_with_digest(path: str | os.PathLike) -> dict[str, Any]:
     stored = record.pop(DIGEST_FIELD, None)
     if not isinstance(stored, str):
         raise CorruptFileError(path, f"has no {DIGEST_FIELD} digest: not written by ftmamba-lite, or damaged")
-    if sha256_hex(canonical_json(record)) != stored:
+    try:
+        content = canonical_json(record)
+    except ValueError as error:  # a number too large for a float (1e999) reads as infinity
+        raise CorruptFileError(path, f"holds a number beyond float range ({error})") from error
+    if sha256_hex(content) != stored:
         raise CorruptFileError(path, "its content does not match its sha256 digest: edited or damaged")
     return record
