@@ -79,20 +79,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def canonical_json(obj: Any) -> bytes:
-    """The bytes the digest is taken over: JSON with sorted keys, no spaces, NaN and infinities refused."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
+    """The bytes the digest is taken over: JSON with sorted keys and no spaces (NaN and infinities as
+    Python's json module writes them, ``NaN``, ``Infinity``)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def write_json_with_digest(path: str | os.PathLike, obj: dict[str, Any]) -> None:
     """Atomically write the dict ``obj`` as JSON with a ``"sha256"`` field over its canonical form.
 
+    NaN and infinities are written as Python's json module does (``NaN``, ``Infinity``) and read back.
+
     Raises:
         TypeError: ``obj`` is not a dict, or holds a value JSON cannot represent.
-        ValueError: ``obj`` already has a ``"sha256"`` key, or holds NaN or an infinity (JSON has none).
+        ValueError: ``obj`` already has a ``"sha256"`` key.
     """
     if not isinstance(obj, dict):
         raise TypeError(f"write_json_with_digest writes a dict, got {type(obj).__name__}")
@@ -100,7 +99,7 @@ def write_json_with_digest(path: str | os.PathLike, obj: dict[str, Any]) -> None
         raise ValueError(f"the object already has a {DIGEST_FIELD!r} key: that name holds the digest")
     digest = sha256_hex(canonical_json(obj))
     record = {**obj, DIGEST_FIELD: digest}
-    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def read_json_with_digest(path: str | os.PathLike) -> dict[str, Any]:
@@ -119,7 +118,7 @@ def read_json_with_digest(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as error:
         raise CorruptFileError(path, f"cannot be read ({error.strerror or error})") from error
     try:
-        record = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        record = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise CorruptFileError(path, f"is not valid JSON ({error}): damaged or truncated") from error
     if not isinstance(record, dict):
@@ -127,10 +126,6 @@ def read_json_with_digest(path: str | os.PathLike) -> dict[str, Any]:
     stored = record.pop(DIGEST_FIELD, None)
     if not isinstance(stored, str):
         raise CorruptFileError(path, f"has no {DIGEST_FIELD} digest: not written by ftmamba-lite, or damaged")
-    try:
-        content = canonical_json(record)
-    except ValueError as error:  # a number too large for a float (1e999) reads as infinity
-        raise CorruptFileError(path, f"holds a number beyond float range ({error})") from error
-    if sha256_hex(content) != stored:
+    if sha256_hex(canonical_json(record)) != stored:
         raise CorruptFileError(path, "its content does not match its sha256 digest: edited or damaged")
     return record

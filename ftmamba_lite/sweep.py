@@ -424,20 +424,15 @@ def write_result(out: str | os.PathLike, spec: RunSpec, threads: int, result: Ma
     """Write a finished run's result file (atomically, with the run's key and a sha256 digest).
 
     Raises:
-        ValueError: the result's metrics are not all finite numbers (NaN, infinite), or it holds NaN or an
-            infinity elsewhere: such a result is not stored.
+        ValueError: the result's metrics are not all finite numbers (NaN, infinite): such a result is not
+            stored.
     """
     problem = _finite_metrics(result.get("metrics"))
     if problem is not None:
         raise ValueError(f"the run's result {problem}: {result.get('metrics')}")
     path = result_path(out, spec)
     record = {"key": spec.key, "spec": spec.to_dict(), "threads": threads, "result": dict(result)}
-    try:
-        write_json_with_digest(path, record)
-    except ValueError as error:  # JSON has no NaN or infinity
-        raise ValueError(
-            f"the run's result holds NaN or an infinity outside its metrics ({error})"
-        ) from error
+    write_json_with_digest(path, record)
     return path
 
 
@@ -631,11 +626,15 @@ def run_sweep(
         keeps every result written so far; a rerun of the same runs continues from there.
 
     Raises:
-        ValueError: ``out`` cannot hold the sweep (:func:`check_out`), before any run.
+        ValueError: before any run, naming the argument: no runs, ``jobs`` or ``threads`` below 1, an
+            unknown backend, or an ``out`` that cannot hold the sweep (:func:`check_out`).
     """
     check_backend(backend, scheduler)
     if not runs:
         raise ValueError("runs is empty: plan() gives the runs of a sweep")
+    for name, value in (("jobs", jobs), ("threads", threads)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be an integer >= 1 (or None for the default), got {value!r}")
     say = say or (lambda line: None)
     out = check_out(out, runs[0].dataset)
     for spec in runs[1:]:

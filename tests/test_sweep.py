@@ -222,10 +222,10 @@ def _nan_metrics(path: Path) -> None:
 
 
 def _nan_with_a_new_digest(path: Path) -> None:
-    """A "NaN" metric written by someone who also recomputed the digest (the file is self-consistent)."""
+    """A NaN metric written by someone who also recomputed the digest (the file is self-consistent)."""
     record = json.loads(path.read_text())
     record.pop("sha256")
-    record["result"]["metrics"]["HR@1"] = "NaN"
+    record["result"]["metrics"]["HR@1"] = math.nan
     path.write_text(json.dumps({**record, "sha256": persistence.sha256_hex(json.dumps(record, sort_keys=True,
                                 separators=(",", ":")).encode())}))  # fmt: skip
 
@@ -244,7 +244,7 @@ def _no_digest(path: Path) -> None:
     ("damage", "problem"),
     [
         (_edit_metric, "its content does not match its sha256 digest"),
-        (_nan_metrics, "is not valid JSON"),
+        (_nan_metrics, "its content does not match its sha256 digest"),
         (_nan_with_a_new_digest, r"metric\(s\) \['HR@1'\] are not finite"),
         (_seed0_copied, r"holds run 'linear_seed0_\w+', not 'linear_seed1_\w+'"),
         (_no_digest, "has no sha256 digest"),
@@ -489,6 +489,14 @@ def test_out_problems_are_errors_naming_the_path_before_any_run(tmp_path, monkey
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
+    for kwargs, message in [
+        ({"jobs": 0}, "jobs must be an integer >= 1"),
+        ({"threads": -1}, "threads must be"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            sweep.run_sweep(SPECS, tmp_path, progress=False, **kwargs)
+    with pytest.raises(ValueError, match="runs is empty"):
+        sweep.run_sweep([], tmp_path, progress=False)
     monkeypatch.setattr(sweep.tempfile, "TemporaryFile", denied)  # root may write anywhere: simulate
     with pytest.raises(ValueError, match=r"cannot be written to \(Permission denied\): give a writable out"):
         sweep.run_sweep(SPECS, tmp_path, jobs=1, progress=False)
@@ -505,11 +513,11 @@ def test_json_with_digest_round_trips_and_names_the_file_it_refuses(tmp_path) ->
     )
     with pytest.raises(ValueError, match="already has a 'sha256' key"):
         persistence.write_json_with_digest(path, {"sha256": "mine"})
-    with pytest.raises(ValueError, match="Out of range float"):
-        persistence.write_json_with_digest(path, {"x": math.nan})
-    assert persistence.read_json_with_digest(path) == record  # the failed writes left the file as it was
-    path.write_text(path.read_text().replace("2.5", "1e999"))
-    with pytest.raises(persistence.CorruptFileError, match=rf"{re.escape(str(path))}: holds a number beyond"):
+    assert persistence.read_json_with_digest(path) == record  # the failed write left the file as it was
+    path.write_text(path.read_text().replace("2.5", "1e999"))  # read as infinity
+    with pytest.raises(persistence.CorruptFileError, match=rf"{re.escape(str(path))}: its content does not"):
         persistence.read_json_with_digest(path)
+    persistence.write_json_with_digest(path, {"x": math.nan, "y": -math.inf})
+    assert str(persistence.read_json_with_digest(path)) == str({"x": math.nan, "y": -math.inf})
     with pytest.raises(FileNotFoundError):
         persistence.read_json_with_digest(tmp_path / "absent.json")
