@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -420,6 +421,16 @@ def _finite_metrics(metrics: object) -> str | None:
     return f"metric(s) {bad} are not finite numbers" if bad else None
 
 
+def _json_value(value: object) -> object:
+    """A numpy scalar as its Python number; anything else JSON cannot hold as its string."""
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def _plain(obj: object) -> Any:
+    """``obj`` as plain JSON types, the form it has once written and read back."""
+    return json.loads(json.dumps(obj, default=_json_value))
+
+
 def write_result(out: str | os.PathLike, spec: RunSpec, threads: int, result: Mapping[str, object]) -> Path:
     """Write a finished run's result file (atomically, with the run's key and a sha256 digest).
 
@@ -427,11 +438,12 @@ def write_result(out: str | os.PathLike, spec: RunSpec, threads: int, result: Ma
         ValueError: the result's metrics are not all finite numbers (NaN, infinite): such a result is not
             stored.
     """
+    result = _plain(dict(result))
     problem = _finite_metrics(result.get("metrics"))
     if problem is not None:
         raise ValueError(f"the run's result {problem}: {result.get('metrics')}")
     path = result_path(out, spec)
-    record = {"key": spec.key, "spec": spec.to_dict(), "threads": threads, "result": dict(result)}
+    record = {"key": spec.key, "spec": _plain(spec.to_dict()), "threads": threads, "result": result}
     write_json_with_digest(path, record)
     return path
 
@@ -450,7 +462,7 @@ def read_result(path: str | os.PathLike, spec: RunSpec) -> SeedResult:
         raise CorruptFileError(
             path, f"holds run {record.get('key')!r}, not {spec.key!r} that its name and place say (copied?)"
         )
-    if canonical_json(record.get("spec")) != canonical_json(json.loads(json.dumps(spec.to_dict()))):
+    if canonical_json(record.get("spec")) != canonical_json(_plain(spec.to_dict())):
         raise CorruptFileError(path, f"its settings are not those of run {spec.key!r}")
     data = record.get("result")
     if not isinstance(data, dict):
