@@ -521,3 +521,26 @@ def test_json_with_digest_round_trips_and_names_the_file_it_refuses(tmp_path) ->
     assert str(persistence.read_json_with_digest(path)) == str({"x": math.nan, "y": -math.inf})
     with pytest.raises(FileNotFoundError):
         persistence.read_json_with_digest(tmp_path / "absent.json")
+
+
+def test_two_identical_commands_into_one_out_run_each_run_once(tmp_path) -> None:
+    args = ["reproduce", "spotify", "--embedder", "linear", "--seeds", "4", "--steps", "300",
+            "--n-train", "300", "--jobs", "1", "--out", str(tmp_path)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from ftmamba_lite.cli import main; sys.exit(main(sys.argv[1:]))",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sweeps = [
+        subprocess.Popen(
+            [*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        for _ in range(2)
+    ]
+    printed = [process.communicate(timeout=300)[0] for process in sweeps]
+    assert [process.returncode for process in sweeps] == [0, 0]
+    ran = [int(re.search(r"(\d+) ran now", text).group(1)) for text in printed]
+    assert sum(ran) == 4, printed  # every run ran once, in one of the two
+    for text in printed:
+        assert "ours: linear (n=4)" in text
