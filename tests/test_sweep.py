@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -150,7 +151,6 @@ def test_sweep_resumes_after_it_was_killed(tmp_path, capsys) -> None:
         path = results / name
         assert path.read_bytes() == content and path.stat().st_mtime_ns == mtime
     assert len(list(results.glob("*.json"))) == 3 and not list(results.glob(".*"))  # no temporary files
-    import pandas as pd
 
     seeds = pd.read_csv(tmp_path / "spotify_mlp_seeds.csv")
     assert list(seeds["seed"]) == [0, 1, 2]
@@ -544,3 +544,35 @@ def test_two_identical_commands_into_one_out_run_each_run_once(tmp_path) -> None
     assert sum(ran) == 4, printed  # every run ran once, in one of the two
     for text in printed:
         assert "ours: linear (n=4)" in text
+
+
+@PROPERTY
+@given(st.data())
+def test_resuming_after_any_changed_byte_tabulates_the_same_table_or_says_which_file_it_refused(
+    tmp_path_factory, data
+) -> None:
+    """Through the resume path: the rerun either refuses the file by name and runs that run again, or the
+    change made no difference; the tables come out the same."""
+    out = tmp_path_factory.mktemp("resume")
+    calls: list = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweep, "run_seed", fake_run_seed(calls))
+        first = sweep.run_sweep(SPECS, out, jobs=1, progress=False)
+        spec = data.draw(st.sampled_from(SPECS), label="run file")
+        path = sweep.result_path(out, spec)
+        blob = bytearray(path.read_bytes())
+        at = data.draw(st.integers(0, len(blob) - 1), label="byte")
+        blob[at] = data.draw(st.integers(0, 255).filter(lambda b: b != blob[at]), label="new value")
+        path.write_bytes(bytes(blob))
+        said: list[str] = []
+        again = sweep.run_sweep(SPECS, out, jobs=1, progress=False, say=said.append)
+    if again.refused:
+        assert list(again.refused) == [spec.key] and calls[2:] == [("spotify", "linear", spec.seed)]
+        assert len(said) == 1 and said[0].startswith(f"refused {path}: ")
+    else:
+        assert calls[2:] == [] and said == []
+    tables = [sweep.write_tables(report.results, out / name, "t", ["HR@1", "P@5"]) for name, report in
+              (("first", first), ("again", again))]  # fmt: skip
+    for kind in ("seeds", "summary"):
+        before, after = (pd.read_csv(paths[kind]).drop(columns="seconds") for paths in tables)
+        pd.testing.assert_frame_equal(before, after)
