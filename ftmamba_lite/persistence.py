@@ -125,7 +125,11 @@ def read_json_with_digest(path: str | os.PathLike) -> dict[str, Any]:
         raise CorruptFileError(path, f"holds a JSON {type(record).__name__}, not the object written here")
     stored = record.pop(DIGEST_FIELD, None)
     if not isinstance(stored, str):
-        raise CorruptFileError(path, f"has no {DIGEST_FIELD} digest: not written by ftmamba-lite, or damaged")
+        raise CorruptFileError(
+            path,
+            f"has no {DIGEST_FIELD} digest (written by an older version or another program, or damaged): it "
+            "cannot be verified",
+        )
     if sha256_hex(canonical_json(record)) != stored:
         raise CorruptFileError(path, "its content does not match its sha256 digest: edited or damaged")
     return record

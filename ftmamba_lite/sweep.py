@@ -225,7 +225,7 @@ def lock_path(out: str | os.PathLike, spec: RunSpec) -> Path:
 
 
 def refused_path(out: str | os.PathLike, spec: RunSpec) -> Path:
-    """``out/refused/<dataset>/<key>.<time>.json``: where a result file that failed its check is kept."""
+    """``out/refused/<dataset>/<key>.<time>.<pid>.json``: where a result file that failed its check goes."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(out) / "refused" / spec.dataset / f"{spec.key}.{stamp}.{os.getpid()}.json"
 
@@ -271,7 +271,8 @@ class Claim:
 
     @classmethod
     def acquire(cls, path: Path, wait: bool = False) -> Claim | None:
-        """The claim on ``path``; None when another process holds it (or, with ``wait``, once it is free)."""
+        """The claim on ``path``; None when another process holds it (with ``wait``: block until it is free,
+        then return the claim)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         if fcntl is not None:
@@ -282,7 +283,8 @@ class Claim:
                 return None
         holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
         os.ftruncate(fd, 0)
-        os.pwrite(fd, holder.encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, holder.encode())
         return cls(path, fd)
 
     @staticmethod
@@ -356,11 +358,11 @@ WATCH_INTERVAL = 0.5  # seconds between a worker's checks that the sweep's proce
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is ours (another user's process under that pid: the sweep's
+    process is gone and its pid was reused)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user (the pid was reused): the sweep is gone
+    except (ProcessLookupError, PermissionError):
         return False
     return True
 
