@@ -268,7 +268,34 @@ class TableEncoder:
 
         A state without ``"format"`` (written before missing values had their own entry) reads its
         ``["str", "<missing>"]`` as the missing category, which is what it held.
+
+        Raises:
+            ValueError: ``state`` is not such a description (a key or a column's statistics or vocabulary
+                missing, an unknown category type, a repeated category, a newer format); the message says
+                what is wrong.
         """
+        try:
+            encoder = cls._from_state(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"not a TableEncoder state ({type(err).__name__}: {err})") from err
+        no_statistics = [c for c in encoder.numeric if c not in encoder.means or c not in encoder.stds]
+        no_vocabulary = [c for c in encoder.categorical if not encoder.vocabularies.get(c)]
+        if no_statistics or no_vocabulary:
+            raise ValueError(
+                f"not a TableEncoder state: no statistics for numeric column(s) {no_statistics}, no "
+                f"vocabulary for categorical column(s) {no_vocabulary}"
+            )
+        for col, pairs in state["vocabularies"].items():
+            if len(encoder.vocabularies[col]) != len(pairs):
+                raise ValueError(f"not a TableEncoder state: the vocabulary of {col!r} repeats a category")
+        return encoder
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> TableEncoder:
+        """:meth:`from_state` without its checks of the result."""
+        version = state.get("format", 1)
+        if not isinstance(version, int) or version > STATE_FORMAT:
+            raise ValueError(f"format {version!r} is newer than this version reads ({STATE_FORMAT})")
         encoder = cls(state["numeric"], state["categorical"], state["standardize"])
         # States written before "auto" existed hold a bool and no "standardized" list.
         encoder.standardized = list(
@@ -277,7 +304,7 @@ class TableEncoder:
         encoder.means = {str(k): float(v) for k, v in state["means"].items()}
         encoder.stds = {str(k): float(v) for k, v in state["stds"].items()}
         parse = {"str": str, "int": int, "float": float, "bool": bool, "missing": lambda value: MISSING}
-        if state.get("format", 1) < STATE_FORMAT:  # missing values were stored as the string "<missing>"
+        if version < STATE_FORMAT:  # missing values were stored as the string "<missing>"
             parse["str"] = lambda value: MISSING if value == repr(MISSING) else str(value)
         encoder.vocabularies = {
             col: {parse[kind](value): code for code, (kind, value) in enumerate(pairs)}

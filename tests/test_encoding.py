@@ -130,3 +130,22 @@ def test_a_float64_value_beyond_float32_is_refused_by_column_and_row_not_made_in
     encoder = TableEncoder(["income"], standardize=False).fit(pd.DataFrame({"income": [1.0, 2.0]}))
     with pytest.raises(ValueError, match=r"numeric column 'income' holds 1e\+300 at row 1"):
         encoder.transform(pd.DataFrame({"income": [1.0, 1e300]}))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: {k: v for k, v in s.items() if k != "numeric"}, r"\(KeyError: 'numeric'\)"),
+        (lambda s: {**s, "means": {}}, r"no statistics for numeric column\(s\) \['age'\]"),
+        (lambda s: {**s, "vocabularies": {}}, r"no vocabulary for categorical column\(s\) \['club'\]"),
+        (
+            lambda s: {**s, "vocabularies": {"club": [["str", "A"], ["str", "A"]]}},
+            "'club' repeats a category",
+        ),
+        (lambda s: {**s, "format": 99}, "format 99 is newer than this version reads"),
+    ],
+)
+def test_a_damaged_state_is_a_value_error_saying_what_is_wrong(frame, change, message) -> None:
+    state = TableEncoder(["age"], ["club"]).fit(frame).to_state()
+    with pytest.raises(ValueError, match=rf"not a TableEncoder state.*{message}"):
+        TableEncoder.from_state(change(state))
