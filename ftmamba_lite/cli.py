@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .datasets.base import check_last_line
 from .datasets.download import is_url
 from .experiments import EXPERIMENTS, METRIC_COLUMNS, metric_columns, paper_table
 from .sweep import BACKENDS, check_backend, check_out, plan, run_sweep, write_tables
@@ -318,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _read_table(path: str | None, what: str) -> pd.DataFrame | None:
-    """A CSV or Parquet file (by its suffix) as a DataFrame; errors name the file and the option."""
+    """A CSV or Parquet file (by its suffix) as a DataFrame; errors (a CSV cut short in its last line
+    included) name the file and the option."""
     if path is None:
         return None
     file = Path(path)
@@ -329,6 +331,10 @@ def _read_table(path: str | None, what: str) -> pd.DataFrame | None:
             return pd.read_parquet(file)
         except ImportError as err:
             raise SystemExit(f"{what}: reading Parquet ({file}) needs pyarrow: pip install pyarrow") from err
+    try:
+        check_last_line(file)
+    except ValueError as err:
+        raise SystemExit(f"{what}: {err}") from err
     try:
         return pd.read_csv(file)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

@@ -4,6 +4,7 @@ check of its values and output folder (made before any run starts)."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -305,3 +306,24 @@ def test_cli_fit_and_recommend_errors_name_the_file_and_column(tmp_path) -> None
     with pytest.raises(SystemExit, match=r"recommender\.json not found"):
         main(["recommend", "--model", str(tmp_path), "--users", paths["users"]])
     assert not (tmp_path / "m").exists()  # a failed fit leaves nothing behind
+
+
+def test_cli_fit_refuses_a_table_cut_inside_its_last_line(tmp_path, no_runs) -> None:
+    paths = _tables(tmp_path)
+    users = Path(paths["users"])
+    users.write_bytes(users.read_bytes()[: -len(b"1,b\n")])  # "11,31,b" cut to "11,3"
+    with pytest.raises(
+        SystemExit, match=r"--users: .*users\.csv was cut short.*line 13: '11,3'.*it has 2 field"
+    ):
+        main(
+            [
+                "fit",
+                "--interactions",
+                paths["interactions"],
+                "--users",
+                str(users),
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+    assert not (tmp_path / "m").exists()
