@@ -23,7 +23,6 @@ differently), never on the backend, the number of parallel runs or the order the
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -52,6 +51,7 @@ from .persistence import (
     atomic_write_text,
     canonical_json,
     read_json_with_digest,
+    sha256_hex,
     write_json_with_digest,
 )
 
@@ -110,7 +110,7 @@ class RunSpec:
             sort_keys=True,
             default=str,
         )
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return sha256_hex(text.encode())[:12]
 
     @property
     def key(self) -> str:
