@@ -16,16 +16,16 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from .datasets.base import check_last_line
 from .datasets.download import is_url
 from .learn.experiments import EXPERIMENTS, METRIC_COLUMNS, metric_columns, paper_table
 from .learn.registry import kind_names
-from .learn.sweep import BACKENDS, check_backend, plan, run_sweep, write_tables
+from .learn.sweep import BACKENDS, check_backend, check_out, plan, run_sweep, write_tables
 
 __all__ = ["main", "format_table"]
 
@@ -69,19 +69,20 @@ def _fail(message: str) -> SystemExit:
     return SystemExit(f"ftmamba-lite reproduce: error: {message}")
 
 
-def _check_out(out: str) -> Path:
-    """The output folder, created if needed and known to be writable (a probe file), before any run."""
+def _check_out(out: str, dataset: str, stem: str) -> Path:
+    """The output folder, with the folders a sweep writes to created and tried, and no folder where a
+    table file goes: every problem an error naming --out before any run."""
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise _fail(f"--out {out} is a file; give a folder (it holds runs/, logs/ and the tables)")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as error:
-        raise _fail(
-            f"--out {out} cannot be written to ({error.strerror or error}); give a writable folder"
-        ) from error
+        path = check_out(path, dataset)
+    except ValueError as error:
+        raise _fail(f"--out {out}: {error}") from error
+    for suffix in ("_seeds.csv", "_summary.csv", "_curves.csv", "_over_under.csv", ".json"):
+        table = path / f"{stem}{suffix}"
+        if table.is_dir():
+            raise _fail(f"--out {out}: {table} is a folder, but the sweep writes its table there")
     return path
 
 
@@ -170,7 +171,8 @@ def _plan(args: argparse.Namespace) -> list:
 
 def _reproduce(args: argparse.Namespace) -> int:
     runs = _plan(args)
-    out = _check_out(args.out)
+    stem = _stem(args)
+    out = _check_out(args.out, args.dataset, stem)
     models = list(dict.fromkeys(r.model for r in runs))
     seeds = sorted({r.seed for r in runs})
     where = f"Dask scheduler {args.scheduler}" if args.scheduler else args.backend
@@ -180,9 +182,15 @@ def _reproduce(args: argparse.Namespace) -> int:
     )
     report = run_sweep(
         runs, out, backend=args.backend, jobs=args.jobs, threads=args.threads, scheduler=args.scheduler,
-        fresh=args.fresh,
+        fresh=args.fresh, say=print,
     )  # fmt: skip
-    print(f"{report.skipped} run(s) were done before, {report.finished} ran now, {len(report.failed)} failed")
+    elsewhere = f", {report.elsewhere} ran in another process" if report.elsewhere else ""
+    print(
+        f"{report.skipped} run(s) were done before, {report.finished} ran now, {len(report.failed)} failed"
+        + elsewhere
+    )
+    if report.refused:
+        print(f"  {len(report.refused)} result file(s) failed their check and ran again (see above)")
     for key, error in report.failed.items():
         print(f"  failed: {key}: {error} (log: {out / 'logs' / args.dataset / key}.log)")
     if not report.results:
@@ -191,7 +199,6 @@ def _reproduce(args: argparse.Namespace) -> int:
     print(f"data: {results[0].source}")
     metrics = metric_columns(args.dataset)
     options = list(EXPERIMENTS[args.dataset].options) if args.grid else []
-    stem = _stem(args)
     paths = write_tables(results, out, stem, metrics, by=[*options, "model"], meta={"args": vars(args)})
     summary = pd.read_csv(paths["summary"])
     for row in EXPERIMENTS[args.dataset].grid if args.grid else ({},):
@@ -310,7 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _read_table(path: str | None, what: str) -> pd.DataFrame | None:
-    """A CSV or Parquet file (by its suffix) as a DataFrame; errors name the file and the option."""
+    """A CSV or Parquet file (by its suffix) as a DataFrame; errors (a CSV cut short in its last line
+    included) name the file and the option."""
     if path is None:
         return None
     file = Path(path)
@@ -321,6 +329,10 @@ def _read_table(path: str | None, what: str) -> pd.DataFrame | None:
             return pd.read_parquet(file)
         except ImportError as err:
             raise SystemExit(f"{what}: reading Parquet ({file}) needs pyarrow: pip install pyarrow") from err
+    try:
+        check_last_line(file)
+    except ValueError as err:
+        raise SystemExit(f"{what}: {err}") from err
     try:  # index_col=False: rows that end in a delimiter keep their first field as data, not the index
         return pd.read_csv(file, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

@@ -4,8 +4,9 @@
 deviation per numeric column) on one DataFrame and then turns any DataFrame with the same columns into
 ``x_num`` (b, k_num) float32 and ``x_cat`` (b, k_cat) int64. A category never seen in fitting maps to the
 reserved index K_j, the last row of that feature's lookup table (so tables have K_j + 1 rows).
-A missing value (NaN/None) in a categorical column is a category of its own ("missing") when it occurs in
-the fitting data, and "unknown" otherwise.
+A missing value (NaN/None) in a categorical column is a category of its own (:data:`MISSING`) when it occurs
+in the fitting data, and "unknown" otherwise; it never merges with a real category, not even one literally
+named ``"<missing>"``.
 
 Numeric columns are read, and standardised, in float64 and cast to float32 last, so timestamps 10 s apart
 stay distinct and a spread of 1e20 does not become zeros. A NaN, an infinity or a value beyond float32's
@@ -31,7 +32,27 @@ from .datasets.base import RecDataset
 
 __all__ = ["AUTO_LIMIT", "MISSING", "EncodedData", "TableEncoder", "encode"]
 
-MISSING = "<missing>"
+
+class _Missing:
+    """The category of a missing value (NaN, None, pd.NA): one object, distinct from every real category
+    (a string ``"<missing>"`` included); it prints and sorts as ``<missing>``."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        return (_Missing, ())  # a copy or an unpickled one is the same object
+
+
+MISSING = _Missing()
+STATE_FORMAT = 2  # to_state's layout: 2 stores missing values as ["missing", null]
 AUTO_LIMIT = 1e3  # |x| above this in the fitting data: "auto" standardises the column (see the module doc)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _CATEGORY_TYPES = {str: "str", int: "int", float: "float", bool: "bool"}
@@ -139,6 +160,15 @@ class TableEncoder:
     def _keys(series: pd.Series) -> list[object]:
         return [MISSING if pd.isna(v) else v for v in series.tolist()]
 
+    @staticmethod
+    def _order(value: object) -> tuple[str, str, int]:
+        """Vocabulary order: by type name, then string form; missing sorts as the string "<missing>" (just
+        after a real "<missing>" category), so that codes are those of encoders fitted before it had its
+        own object."""
+        if value is MISSING:
+            return str(str), repr(MISSING), 1
+        return str(type(value)), str(value), 0
+
     def fit(self, frame: pd.DataFrame) -> TableEncoder:
         """Learn category vocabularies (sorted by their string form) and numeric statistics."""
         self._check_columns(frame)
@@ -156,7 +186,7 @@ class TableEncoder:
             self.standardized = list(self.numeric) if self.standardize else []
         self.vocabularies = {}
         for col in self.categorical:
-            categories = sorted(set(self._keys(frame[col])), key=lambda v: (str(type(v)), str(v)))
+            categories = sorted(set(self._keys(frame[col])), key=self._order)
             self.vocabularies[col] = {v: i for i, v in enumerate(categories)}
         self._fitted = True
         return self
@@ -204,13 +234,17 @@ class TableEncoder:
         """The fitted encoder as plain JSON types (checkpoints store it beside the weights).
 
         Each vocabulary is a list of ``[type, value]`` pairs in code order (type one of ``"str"``, ``"int"``,
-        ``"float"``, ``"bool"``), so that 1, 1.0, True and "1" stay distinct categories after a round trip.
+        ``"float"``, ``"bool"``, or ``["missing", None]`` for missing values), so that 1, 1.0, True, "1",
+        "<missing>" and a missing value stay distinct categories after a round trip.
         """
         self._require_fitted()
         vocabularies = {}
         for col in self.categorical:
             pairs = []
             for value in self.vocabularies[col]:  # dicts keep insertion order: code order
+                if value is MISSING:
+                    pairs.append(["missing", None])
+                    continue
                 plain = value.item() if isinstance(value, np.generic) else value
                 kind = _CATEGORY_TYPES.get(type(plain))
                 if kind is None:
@@ -221,6 +255,7 @@ class TableEncoder:
                 pairs.append([kind, plain])
             vocabularies[col] = pairs
         return {
+            "format": STATE_FORMAT,
             "numeric": list(self.numeric),
             "categorical": list(self.categorical),
             "standardize": self.standardize,
@@ -232,7 +267,38 @@ class TableEncoder:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> TableEncoder:
-        """The fitted encoder :meth:`to_state` described: ``from_state(e.to_state())`` encodes like ``e``."""
+        """The fitted encoder :meth:`to_state` described: ``from_state(e.to_state())`` encodes like ``e``.
+
+        A state without ``"format"`` (written before missing values had their own entry) reads its
+        ``["str", "<missing>"]`` as the missing category, which is what it held.
+
+        Raises:
+            ValueError: ``state`` is not such a description (a key or a column's statistics or vocabulary
+                missing, an unknown category type, a repeated category, a newer format); the message says
+                what is wrong.
+        """
+        try:
+            encoder = cls._from_state(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"not a TableEncoder state ({type(err).__name__}: {err})") from err
+        no_statistics = [c for c in encoder.numeric if c not in encoder.means or c not in encoder.stds]
+        no_vocabulary = [c for c in encoder.categorical if not encoder.vocabularies.get(c)]
+        if no_statistics or no_vocabulary:
+            raise ValueError(
+                f"not a TableEncoder state: no statistics for numeric column(s) {no_statistics}, no "
+                f"vocabulary for categorical column(s) {no_vocabulary}"
+            )
+        for col, pairs in state["vocabularies"].items():
+            if len(encoder.vocabularies[col]) != len(pairs):
+                raise ValueError(f"not a TableEncoder state: the vocabulary of {col!r} repeats a category")
+        return encoder
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> TableEncoder:
+        """:meth:`from_state` without its checks of the result."""
+        version = state.get("format", 1)
+        if not isinstance(version, int) or version > STATE_FORMAT:
+            raise ValueError(f"format {version!r} is newer than this version reads ({STATE_FORMAT})")
         encoder = cls(state["numeric"], state["categorical"], state["standardize"])
         # States written before "auto" existed hold a bool and no "standardized" list.
         encoder.standardized = list(
@@ -240,7 +306,9 @@ class TableEncoder:
         )
         encoder.means = {str(k): float(v) for k, v in state["means"].items()}
         encoder.stds = {str(k): float(v) for k, v in state["stds"].items()}
-        parse = {"str": str, "int": int, "float": float, "bool": bool}
+        parse = {"str": str, "int": int, "float": float, "bool": bool, "missing": lambda value: MISSING}
+        if version < STATE_FORMAT:  # missing values were stored as the string "<missing>"
+            parse["str"] = lambda value: MISSING if value == repr(MISSING) else str(value)
         encoder.vocabularies = {
             col: {parse[kind](value): code for code, (kind, value) in enumerate(pairs)}
             for col, pairs in state["vocabularies"].items()

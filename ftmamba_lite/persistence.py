@@ -40,6 +40,7 @@ __all__ = [
     "CorruptFileError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "canonical_json",
     "check_format",
     "ids_from_json",
     "ids_to_json",
@@ -53,7 +54,8 @@ __all__ = [
 
 MANIFEST = "manifest.json"
 """The file of a saved folder that lists every other file with its sha256 (:func:`write_folder`)."""
-DIGEST_KEY = "sha256"
+DIGEST_FIELD = "sha256"
+"""The key of a JSON document written by :func:`write_json_with_digest` that holds its digest."""
 
 
 class CorruptFileError(ValueError):
@@ -106,61 +108,64 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _canonical(document: Mapping[str, Any]) -> bytes:
-    """The bytes a document's digest covers: sorted keys, no NaN (refused), UTF-8."""
-    return json.dumps(document, sort_keys=True, allow_nan=False, separators=(",", ":")).encode("utf-8")
+def canonical_json(document: Any) -> bytes:
+    """The bytes a document's digest covers: JSON with sorted keys and no spaces (NaN and infinities as
+    Python's json module writes them, ``NaN``, ``Infinity``)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def write_json_with_digest(path: str | os.PathLike, document: Mapping[str, Any]) -> Path:
-    """Write ``document`` (a JSON object without NaN) atomically with the sha256 of its canonical body.
+    """Write the dict ``document`` atomically as JSON with a ``"sha256"`` field over its canonical form.
 
-    ValueError names the path when the document holds NaN or infinity (JSON cannot hold them).
+    Raises TypeError when ``document`` is not a dict or holds a value JSON cannot represent, ValueError when
+    it already has a ``"sha256"`` key.
     """
-    if DIGEST_KEY in document:
-        raise ValueError(f"{path}: the document may not hold the key {DIGEST_KEY!r}: it is the digest's")
-    try:
-        digest = sha256_hex(_canonical(document))
-    except ValueError as err:
-        raise ValueError(f"{path}: cannot write NaN or infinite numbers as JSON ({err})") from err
-    text = json.dumps({**document, DIGEST_KEY: digest}, indent=1, allow_nan=False)
-    return atomic_write_text(path, text + "\n")
+    if not isinstance(document, Mapping):
+        raise TypeError(f"write_json_with_digest writes a dict, got {type(document).__name__}")
+    if DIGEST_FIELD in document:
+        raise ValueError(f"the object already has a {DIGEST_FIELD!r} key: that name holds the digest")
+    record = {**document, DIGEST_FIELD: sha256_hex(canonical_json(document))}
+    return atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def parse_json_with_digest(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
-    """The document of :func:`write_json_with_digest` from the file's bytes ``data``, verified.
+    """The document of :func:`write_json_with_digest` from the file's bytes ``data``, its digest checked and
+    removed.
 
-    Raises :class:`CorruptFileError` naming ``path`` when the bytes are not UTF-8 JSON, hold no digest, or
-    the body does not match it.
+    Raises :class:`CorruptFileError` naming ``path`` when the bytes are not UTF-8 JSON of an object, hold no
+    digest, or the body does not match it (edited, damaged, truncated).
     """
     try:
-        document = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as err:
-        raise CorruptFileError(path, f"not valid JSON ({err}): the file is damaged") from err
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise CorruptFileError(path, f"is not valid JSON ({err}): damaged or truncated") from err
     if not isinstance(document, dict):
         raise CorruptFileError(path, f"holds a JSON {type(document).__name__}, not the object written here")
-    stored = document.pop(DIGEST_KEY, None)
+    stored = document.pop(DIGEST_FIELD, None)
     if not isinstance(stored, str):
-        raise CorruptFileError(path, f"has no {DIGEST_KEY!r} digest: it was not written by ftmamba-lite")
-    if sha256_hex(_canonical(document)) != stored:
         raise CorruptFileError(
-            path, "its contents do not match its sha256 digest: the file was changed or damaged"
+            path,
+            f"has no {DIGEST_FIELD} digest (written by an older version or another program, or damaged): it "
+            "cannot be verified",
         )
+    if sha256_hex(canonical_json(document)) != stored:
+        raise CorruptFileError(path, "its content does not match its sha256 digest: edited or damaged")
     return document
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_json_with_digest(path: str | os.PathLike) -> dict[str, Any]:
     """The document written by :func:`write_json_with_digest`, verified (see :func:`parse_json_with_digest`).
 
-    FileNotFoundError names a missing file.
+    FileNotFoundError names a missing file; a file that cannot be read is a :class:`CorruptFileError`.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    return parse_json_with_digest(path, path.read_bytes())
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist") from None
+    except OSError as err:
+        raise CorruptFileError(path, f"cannot be read ({err.strerror or err})") from err
+    return parse_json_with_digest(path, data)
 
 
 def check_format(path: str | os.PathLike, document: Mapping[str, Any], kind: str, fmt: int) -> None:

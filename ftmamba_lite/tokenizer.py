@@ -146,6 +146,17 @@ class FeatureTokenizer(nn.Module):
                 if bad.any():
                     names = [self.feature_names[j] for j in bad.nonzero().flatten().tolist()]
                     raise ValueError(f"{what} in numeric column(s) {names}: numeric values must be finite")
+            limit = torch.finfo(self.num_weight.dtype).max
+            if torch.finfo(x_num.dtype).max > limit:  # a wider input (float64) than the weights
+                beyond = x_num.abs() > limit  # (b, k_num): would become inf when cast to the weights' dtype
+                if beyond.any():
+                    row, j = (int(i) for i in beyond.nonzero()[0])
+                    dtype = str(self.num_weight.dtype).removeprefix("torch.")
+                    raise ValueError(
+                        f"numeric column {self.feature_names[j]!r} holds {float(x_num[row, j]):g} at row "
+                        f"{row} ({int(beyond.sum())} value(s) in all): beyond {dtype}'s range "
+                        f"(|x| <= {limit:.3g}) it would become infinite; scale or standardise the column"
+                    )
         if k_cat and x_cat.numel():
             limits = torch.tensor(self.cardinalities, device=x_cat.device)  # K_j: (k_cat,)
             bad = ((x_cat < 0) | (x_cat > limits)).any(dim=0)
@@ -163,8 +174,8 @@ class FeatureTokenizer(nn.Module):
         """Tokenize a batch of rows.
 
         Args:
-            x_num: float tensor (b, k_num) of finite numeric features (or None when there are none); a numpy
-                array is converted.
+            x_num: float tensor (b, k_num) of finite numeric features (or None when there are none), within
+                the range of the weights' dtype (float32: |x| <= 3.4e38); a numpy array is converted.
             x_cat: long tensor (b, k_cat) of category indices in 0..K_j (or None when there are none).
 
         Returns:

@@ -434,3 +434,46 @@ def test_truncations_must_be_ints(ks, message):
         evaluate(np.zeros((0, 5)), np.zeros((0, 5), dtype=bool))
     with pytest.raises(ValueError, match="k=True"):
         top_k(scores, True)
+
+
+def test_checkpoint_score_names_the_feature_columns_the_rows_lack(spotify, saved):
+    data, _ = spotify
+    _, path, _ = saved
+    checkpoint = read_checkpoint(path)
+    users = data.users.frame.iloc[:3]
+    renamed = users.rename(columns={users.columns[0]: "first_feature"})
+    with pytest.raises(ValueError, match=rf"trained on user features .*lack \['{users.columns[0]}'\] "
+                       r"\(their other columns: \['first_feature'\]\)"):  # fmt: skip
+        checkpoint.score(renamed, data.items.frame)
+    with pytest.raises(ValueError, match=r"item rows lack"):
+        checkpoint.score(users, data.items.frame.iloc[:, 1:])
+    with pytest.raises(TypeError, match="user rows must be a pandas DataFrame, got ndarray"):
+        checkpoint.score(users.to_numpy(), data.items.frame)
+    extra = users.assign(note="a column the model does not use")
+    assert torch.equal(checkpoint.score(extra, data.items.frame), checkpoint.score(users, data.items.frame))
+
+
+@pytest.mark.parametrize(
+    ("user", "message"),
+    [
+        ([0, 1.7], r"user 1\.7 at position 1 is not an integer"),
+        ([0, np.nan], r"user nan at position 1 is not an integer"),
+        (["0", "1"], r"user must hold integer row numbers, got dtype <U1 \(first value '0'\)"),
+        ([True, False], r"user must hold integer row numbers, got dtype bool"),
+    ],
+)
+def test_make_triples_refuses_ids_that_are_not_integers_instead_of_truncating(user, message):
+    with pytest.raises(ValueError, match=message):
+        make_triples(user, [0, 1], [1.0, 1.0])
+    with pytest.raises(ValueError, match=message.replace("user", "item")):
+        make_triples([0, 1], user, [1.0, 1.0])
+
+
+def test_make_triples_keeps_integral_floats_and_refuses_targets_beyond_float32():
+    triples = make_triples(np.array([0.0, 2.0]), pd.array([1, 3], dtype="Int64"), [1, 2])
+    assert triples["user"].tolist() == [0, 2] and triples["item"].tolist() == [1, 3]
+    assert triples.dtypes.tolist() == [np.int64, np.int64, np.float32]
+    with pytest.raises(ValueError, match=r"target 1e\+200 at position 1 is beyond float32's range"):
+        make_triples([0, 1], [0, 1], [1.0, 1e200])
+    with pytest.raises(ValueError, match="of one length, got 2 users, 1 items"):
+        make_triples([0, 1], [0], [1.0, 1.0])

@@ -4,6 +4,7 @@ check of its values and output folder (made before any run starts)."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -88,6 +89,19 @@ def test_an_unusable_out_is_refused_before_any_run(tmp_path, no_runs) -> None:
     with pytest.raises(SystemExit, match="cannot be written to"):
         main(["reproduce", "spotify", "--out", str(a_file / "inside")])
     assert a_file.read_text() == "someone's file\n"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "runs").write_text("not a folder")
+    with pytest.raises(
+        SystemExit, match=rf"--out {out}: {out / 'runs'} is a file, but the sweep needs a folder"
+    ):
+        main(["reproduce", "spotify", "--out", str(out)])
+    (out / "runs").unlink()
+    (out / "spotify_both_seeds.csv").mkdir()
+    with pytest.raises(
+        SystemExit, match=r"spotify_both_seeds\.csv is a folder, but the sweep writes its table"
+    ):
+        main(["reproduce", "spotify", "--out", str(out)])
 
 
 def test_the_grid_is_one_sweep_of_every_row(no_runs) -> None:
@@ -190,6 +204,14 @@ def test_cli_tiny_reproduction_writes_results(tmp_path, capsys):
     assert "4 run(s) were done before, 0 ran now" in capsys.readouterr().out
     again = pd.read_csv(tmp_path / "spotify_both_seeds.csv").drop(columns="seconds")
     pd.testing.assert_frame_equal(again, before)
+    edited = sorted((tmp_path / "runs" / "spotify").glob("mamba_seed1_*.json"))[0]
+    edited.write_text(edited.read_text().replace('"seed": 1', '"seed": 0'))  # valid JSON, another seed
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"refused {edited}: its content does not match its sha256 digest" in printed
+    assert "running mamba seed 1 again" in printed and "3 run(s) were done before, 1 ran now" in printed
+    again = pd.read_csv(tmp_path / "spotify_both_seeds.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(again, before)
 
 
 def _tables(folder) -> dict[str, str]:
@@ -287,3 +309,24 @@ def test_cli_fit_and_recommend_errors_name_the_file_and_column(tmp_path) -> None
     with pytest.raises(SystemExit, match=r"manifest\.json not found: .* is not a folder written by save"):
         main(["recommend", "--model", str(tmp_path), "--users", paths["users"]])
     assert not (tmp_path / "m").exists()  # a failed fit leaves nothing behind
+
+
+def test_cli_fit_refuses_a_table_cut_inside_its_last_line(tmp_path, no_runs) -> None:
+    paths = _tables(tmp_path)
+    users = Path(paths["users"])
+    users.write_bytes(users.read_bytes()[: -len(b"1,b\n")])  # "11,31,b" cut to "11,3"
+    with pytest.raises(
+        SystemExit, match=r"--users: .*users\.csv was cut short.*line 13: '11,3'.*it has 2 field"
+    ):
+        main(
+            [
+                "fit",
+                "--interactions",
+                paths["interactions"],
+                "--users",
+                str(users),
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+    assert not (tmp_path / "m").exists()

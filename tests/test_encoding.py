@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ftmamba_lite.encoding import TableEncoder
+from ftmamba_lite.encoding import MISSING, TableEncoder
 from ftmamba_lite.tokenizer import FeatureTokenizer
 
 
@@ -93,3 +93,59 @@ def test_state_round_trip_encodes_identically_and_keeps_category_types() -> None
     assert {kind for kind, _ in state["vocabularies"]["flag"]} == {"bool"}
     with pytest.raises(TypeError, match="column 'when'"):
         TableEncoder([], ["when"]).fit(pd.DataFrame({"when": pd.to_datetime(["2020-01-01"])})).to_state()
+
+
+def test_a_category_named_missing_stays_apart_from_missing_values() -> None:
+    frame = pd.DataFrame({"club": ["<missing>", None, "ACTIVE", np.nan, "<missing>"]})
+    encoder = TableEncoder([], ["club"]).fit(frame)
+    assert encoder.cardinalities == [3]
+    codes = encoder.transform(frame)[1][:, 0].tolist()
+    assert codes[0] == codes[4] != codes[1] == codes[3] and len({codes[0], codes[1], codes[2]}) == 3
+    clone = TableEncoder.from_state(json.loads(json.dumps(encoder.to_state())))
+    assert clone.transform(frame)[1][:, 0].tolist() == codes
+    only_real = TableEncoder([], ["club"]).fit(pd.DataFrame({"club": ["<missing>", "ACTIVE"]}))
+    assert only_real.transform(pd.DataFrame({"club": [None]}))[1].item() == 2  # unknown, not "<missing>"
+    with pytest.raises(ValueError, match=r"unseen category value\(s\) \['<missing>'\]"):
+        only_real.transform(pd.DataFrame({"club": [None]}), strict=True)
+
+
+def test_missing_keeps_the_codes_of_earlier_versions_and_their_states_still_load() -> None:
+    frame = pd.DataFrame({"club": ["b", None, "a", "<"]})
+    encoder = TableEncoder([], ["club"]).fit(frame)
+    assert list(encoder.vocabularies["club"]) == ["<", MISSING, "a", "b"]  # missing sorts as "<missing>"
+    old_state = {key: value for key, value in encoder.to_state().items() if key != "format"}
+    old_state["vocabularies"] = {"club": [["str", "<"], ["str", "<missing>"], ["str", "a"], ["str", "b"]]}
+    old = TableEncoder.from_state(old_state)  # written before missing values had their own entry
+    torch.testing.assert_close(old.transform(frame)[1], encoder.transform(frame)[1], rtol=0, atol=0)
+
+
+def test_a_float64_value_beyond_float32_is_refused_by_column_and_row_not_made_infinite() -> None:
+    tok = FeatureTokenizer(2, [], 4, feature_names=["age", "income"])
+    x = torch.tensor([[1.0, 2.0], [3.0, -1e300], [4.0, 1e39]], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"numeric column 'income' holds -1e\+300 at row 1 \(2 value\(s\)"):
+        tok(x)
+    with pytest.raises(ValueError, match=r"'age' holds 1e\+39 at row 0.*beyond float32's range"):
+        tok(np.array([[1e39, 0.0]]))
+    assert torch.isfinite(tok(np.array([[3e38, -3e38]]))).all()  # within range: taken
+    encoder = TableEncoder(["income"], standardize=False).fit(pd.DataFrame({"income": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match=r"numeric column 'income' holds 1e\+300 at row 1"):
+        encoder.transform(pd.DataFrame({"income": [1.0, 1e300]}))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: {k: v for k, v in s.items() if k != "numeric"}, r"\(KeyError: 'numeric'\)"),
+        (lambda s: {**s, "means": {}}, r"no statistics for numeric column\(s\) \['age'\]"),
+        (lambda s: {**s, "vocabularies": {}}, r"no vocabulary for categorical column\(s\) \['club'\]"),
+        (
+            lambda s: {**s, "vocabularies": {"club": [["str", "A"], ["str", "A"]]}},
+            "'club' repeats a category",
+        ),
+        (lambda s: {**s, "format": 99}, "format 99 is newer than this version reads"),
+    ],
+)
+def test_a_damaged_state_is_a_value_error_saying_what_is_wrong(frame, change, message) -> None:
+    state = TableEncoder(["age"], ["club"]).fit(frame).to_state()
+    with pytest.raises(ValueError, match=rf"not a TableEncoder state.*{message}"):
+        TableEncoder.from_state(change(state))

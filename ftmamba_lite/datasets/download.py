@@ -7,19 +7,19 @@ network again.
 
 Cache folder of a base URL: ``<root>/<first 16 hex digits of sha256(base URL)>/``, where ``<root>`` is, in
 order of precedence, the ``cache_dir`` argument, the environment variable ``FTMAMBA_LITE_CACHE``, or
-``~/.cache/ftmamba_lite``. Files are written atomically (a temporary file in the same folder, then
-:func:`os.replace`), so an interrupted download never leaves a truncated file that looks complete.
+``~/.cache/ftmamba_lite``. Files are written atomically (:func:`ftmamba_lite.persistence.atomic_write_bytes`),
+so an interrupted download never leaves a truncated file that looks complete.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from ..persistence import atomic_write_bytes, sha256_hex
 
 __all__ = ["CACHE_ENV_VAR", "DownloadError", "cache_dir_for", "fetch", "is_url"]
 
@@ -39,7 +39,7 @@ def is_url(source: object) -> bool:
 def cache_dir_for(base_url: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder that holds the cached files of ``base_url`` (see the module docstring for the rule)."""
     root = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV_VAR) or DEFAULT_CACHE_ROOT
-    digest = hashlib.sha256(base_url.rstrip("/").encode("utf-8")).hexdigest()[:16]
+    digest = sha256_hex(base_url.rstrip("/").encode("utf-8"))[:16]
     return Path(root).expanduser() / digest
 
 
@@ -66,13 +66,5 @@ def fetch(
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise DownloadError(f"download of {url} failed: {reason}") from err
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, payload)
     return target

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .base import check_last_line
 from .download import DownloadError, cache_dir_for, fetch, is_url
 
 __all__ = [
@@ -265,7 +266,8 @@ def sequences_from_interactions(
 
 
 def _read_table(path: Path, columns: Sequence[str], sep: str, required: Sequence[str] = ()) -> pd.DataFrame:
-    """A headerless GroupLens file as a DataFrame; errors name the file."""
+    """A headerless GroupLens file as a DataFrame; errors (a last line cut short included) name the file."""
+    check_last_line(path, sep, header=False)
     try:
         frame = pd.read_csv(
             path, sep=sep, header=None, names=list(columns), engine="python", encoding="latin-1", dtype=str
@@ -317,6 +319,7 @@ def read_grouplens(
 
 def _read_atomic_file(path: Path) -> pd.DataFrame:
     """One RecBole atomic file: tab-separated, header ``name:type``; columns renamed to ``name``."""
+    check_last_line(path, "\t", quotes=False)
     try:
         frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, quoting=3)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

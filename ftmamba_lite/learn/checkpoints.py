@@ -60,12 +60,30 @@ class Checkpoint:
     path: Path
 
     def score(self, users: pd.DataFrame, items: pd.DataFrame) -> Tensor:
-        """Scores (m, c) of raw user rows (m) against raw item rows (c), encoded by the saved encoders."""
+        """Scores (m, c) of raw user rows (m) against raw item rows (c), encoded by the saved encoders.
+
+        Raises:
+            ValueError: the checkpoint holds no encoders, or the rows lack a feature column the model was
+                trained on (the message names the checkpoint, the side, the missing columns and the rows'
+                other columns); columns beyond the features (an id, a text) are ignored.
+        """
         if self.user_encoder is None or self.item_encoder is None:
             raise ValueError(
                 f"checkpoint {self.path} holds no encoders (saved without data=): encode the rows yourself "
                 "and call model.score_all"
             )
+        for side, rows, encoder in (("user", users, self.user_encoder), ("item", items, self.item_encoder)):
+            if not isinstance(rows, pd.DataFrame):
+                raise TypeError(f"{side} rows must be a pandas DataFrame, got {type(rows).__name__}")
+            features = encoder.feature_names
+            missing = [c for c in features if c not in rows.columns]
+            if missing:
+                others = [c for c in rows.columns if c not in features]
+                raise ValueError(
+                    f"checkpoint {self.path} was trained on {side} features {features}; the {side} rows "
+                    f"lack {missing} (their other columns: {others}): give rows with the model's feature "
+                    "names (rename the columns), or use a model trained on these features"
+                )
         user_num, user_cat = self.user_encoder.transform(users)
         item_num, item_cat = self.item_encoder.transform(items)
         return self.model.score_all(user_num, user_cat, item_num, item_cat)

@@ -5,11 +5,16 @@ The paper averages 100 seeds per model (III); one seed at its scale takes minute
 survive interruptions and spread over machines. A sweep is a list of :class:`RunSpec` (experiment, model, seed
 and the run's settings with every default filled in, from :func:`plan`). :func:`run_sweep` runs those not yet
 done and writes each run's :class:`~ftmamba_lite.learn.experiments.SeedResult` to ``out/runs/<dataset>/<key>.json``
-the moment it finishes, atomically (a temporary file in the same folder, then ``os.replace``: a file is either
-complete or absent), and its log to ``out/logs/<dataset>/<key>.log``. The key holds the model, the table row,
-the seed and a digest of the settings, so a rerun with the same arguments skips what is done and a run with
-other settings gets its own files. :func:`collect` rebuilds the results from those files, and
-:func:`write_tables` the per-seed and summary tables.
+the moment it finishes, atomically (:mod:`ftmamba_lite.persistence`: a file is either complete or absent)
+with the run's key and a sha256 digest, and its log to ``out/logs/<dataset>/<key>.log``. The key holds the
+model, the table row, the seed and a digest of the settings, so a rerun with the same arguments skips what is
+done and a run with other settings gets its own files. Every result file is verified when read
+(:func:`read_result`): one that was edited, damaged, copied from another run or holds non-finite metrics is
+refused by name, never tabulated, and its run runs again. A run is claimed (an ``flock`` on
+``out/locks/<dataset>/<key>.lock``, released by the system when its process dies) before it starts, so that
+two sweeps into one folder never run the same run; workers end themselves when the sweep's process dies.
+:func:`collect` rebuilds the results from those files, and :func:`write_tables` the per-seed and summary
+tables.
 
 A result depends only on its spec and the thread count (floating-point sums split over threads round
 differently), never on the backend, the number of parallel runs or the order they finish in: every run uses
@@ -18,38 +23,59 @@ differently), never on the backend, the number of parallel runs or the order the
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
+import math
 import os
+import socket
 import tempfile
+import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import redirect_stderr, redirect_stdout, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from ..analysis import over_under
 from ..ops.threads import available_cpus
+from ..persistence import (
+    CorruptFileError,
+    atomic_write_text,
+    canonical_json,
+    read_json_with_digest,
+    sha256_hex,
+    write_json_with_digest,
+)
 from .experiments import EXPERIMENTS, SeedResult, check_run, run_seed, summarize
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; claims always succeed there
+    fcntl = None
 
 __all__ = [
     "BACKENDS",
+    "Claim",
     "RunSpec",
     "SweepReport",
     "check_backend",
+    "check_out",
     "collect",
     "execute",
+    "lock_path",
+    "log_path",
     "plan",
+    "read_result",
     "result_path",
     "run_sweep",
-    "write_atomic",
+    "write_result",
     "write_tables",
 ]
 
@@ -84,7 +110,7 @@ class RunSpec:
             sort_keys=True,
             default=str,
         )
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return sha256_hex(text.encode())[:12]
 
     @property
     def key(self) -> str:
@@ -193,22 +219,86 @@ def log_path(out: str | os.PathLike, spec: RunSpec) -> Path:
     return Path(out) / "logs" / spec.dataset / f"{spec.key}.log"
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that the file is either the old one or complete, never half-written: a
-    temporary file beside it, flushed to disk, then ``os.replace`` (atomic on POSIX and Windows)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+def lock_path(out: str | os.PathLike, spec: RunSpec) -> Path:
+    """``out/locks/<dataset>/<key>.lock``: the claim on a run while a process runs it (see :class:`Claim`)."""
+    return Path(out) / "locks" / spec.dataset / f"{spec.key}.lock"
+
+
+def refused_path(out: str | os.PathLike, spec: RunSpec) -> Path:
+    """``out/refused/<dataset>/<key>.<time>.<pid>.json``: where a result file that failed its check goes."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(out) / "refused" / spec.dataset / f"{spec.key}.{stamp}.{os.getpid()}.json"
+
+
+def check_out(out: str | os.PathLike, dataset: str) -> Path:
+    """The output folder of a sweep of ``dataset``, with every folder a sweep writes to created and tried.
+
+    Raises:
+        ValueError: naming the path and what is wrong (a file where a folder must be, no permission to
+            write), before any run starts.
+    """
+    out = Path(out).expanduser()
+    folders = [out, *(out / part / sub for part in ("runs", "logs", "locks") for sub in ("", dataset))]
+    for folder in [*folders, out / "refused", out / "refused" / dataset]:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(
+                f"{folder} is a file, but the sweep needs a folder there (out {out} holds runs/, logs/, "
+                "locks/ and the tables): move the file away or give another out folder"
+            )
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise ValueError(
+                f"{folder} cannot be written to ({error.strerror or error}): give a writable out folder"
+            ) from error
+    return out
+
+
+class Claim:
+    """A process's claim on one run: an exclusive ``fcntl.flock`` on the run's lock file.
+
+    The operating system releases the lock when the process ends in any way (a crash, SIGKILL), so a claim is
+    never left stuck; while it is held no other sweep starts the run. The file holds the holder's pid, host
+    and start time, for messages. Where ``fcntl`` does not exist (Windows) every claim succeeds.
+    """
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+
+    @classmethod
+    def acquire(cls, path: Path, wait: bool = False) -> Claim | None:
+        """The claim on ``path``; None when another process holds it (with ``wait``: block until it is free,
+        then return the claim)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                return None
+        holder = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, holder.encode())
+        return cls(path, fd)
+
+    @staticmethod
+    def holder(path: Path) -> str:
+        """Who holds the claim on ``path``, as it wrote it ("pid 12 on host since ..."), or ``"unknown"``."""
+        with suppress(OSError):
+            return path.read_text(encoding="utf-8").strip() or "unknown"
+        return "unknown"
+
+    def release(self) -> None:
+        """Give the run back (closing the file releases the lock); a second call does nothing."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def check_backend(backend: str, scheduler: str | None = None) -> None:
@@ -263,12 +353,46 @@ class RunOutcome:
     error: str | None = None
 
 
-def execute(spec: RunSpec, threads: int | None = None, live_log: str | None = None) -> RunOutcome:
+_WATCHED: set[int] = set()
+WATCH_INTERVAL = 0.5  # seconds between a worker's checks that the sweep's process is alive
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is ours (another user's process under that pid: the sweep's
+    process is gone and its pid was reused)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _end_with(sweep_pid: int) -> None:
+    """In a worker process of the sweep whose process is ``sweep_pid``: end this process within
+    :data:`WATCH_INTERVAL` seconds of that one's death (SIGKILL included), from a daemon thread."""
+    if sweep_pid == os.getpid() or sweep_pid in _WATCHED:
+        return
+    _WATCHED.add(sweep_pid)
+
+    def watch() -> None:
+        while _alive(sweep_pid):
+            time.sleep(WATCH_INTERVAL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name=f"ftmamba-watch-{sweep_pid}", daemon=True).start()
+
+
+def execute(
+    spec: RunSpec, threads: int | None = None, live_log: str | None = None, sweep_pid: int | None = None
+) -> RunOutcome:
     """Run one spec in this process (a joblib or Dask worker) and return its :class:`RunOutcome`.
 
     The run's output (prints, warnings, the evaluations) goes to its log; an exception does not escape: it
-    ends up in the outcome and the log, so that one failed run does not stop the sweep.
+    ends up in the outcome and the log, so that one failed run does not stop the sweep. With ``sweep_pid``
+    (the sweep's process, on this machine) a worker process ends itself when that process is gone.
     """
+    if sweep_pid is not None:
+        _end_with(sweep_pid)
     log = _RunLog(live_log)
     log(f"{spec.dataset} {spec.label}, {threads or 'default'} thread(s), pid {os.getpid()}")
     log("settings " + json.dumps(dict(spec.settings), sort_keys=True, default=str))
@@ -287,41 +411,128 @@ def execute(spec: RunSpec, threads: int | None = None, live_log: str | None = No
         log.close()
 
 
-def _load(path: Path) -> SeedResult:
+def _finite_metrics(metrics: object) -> str | None:
+    """None when ``metrics`` is a non-empty dict of finite numbers; otherwise what is wrong with it."""
+    if not isinstance(metrics, dict) or not metrics:
+        return "holds no metrics"
+    bad = [
+        name
+        for name, value in metrics.items()
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+    ]
+    return f"metric(s) {bad} are not finite numbers" if bad else None
+
+
+def _json_value(value: object) -> object:
+    """A numpy scalar as its Python number; anything else JSON cannot hold as its string."""
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+def _plain(obj: object) -> Any:
+    """``obj`` as plain JSON types, the form it has once written and read back."""
+    return json.loads(json.dumps(obj, default=_json_value))
+
+
+def write_result(out: str | os.PathLike, spec: RunSpec, threads: int, result: Mapping[str, object]) -> Path:
+    """Write a finished run's result file (atomically, with the run's key and a sha256 digest).
+
+    Raises:
+        ValueError: the result's metrics are not all finite numbers (NaN, infinite): such a result is not
+            stored.
+    """
+    result = _plain(dict(result))
+    problem = _finite_metrics(result.get("metrics"))
+    if problem is not None:
+        raise ValueError(f"the run's result {problem}: {result.get('metrics')}")
+    path = result_path(out, spec)
+    record = {"key": spec.key, "spec": _plain(spec.to_dict()), "threads": threads, "result": result}
+    write_json_with_digest(path, record)
+    return path
+
+
+def read_result(path: str | os.PathLike, spec: RunSpec) -> SeedResult:
+    """The result in ``path``, the file of run ``spec``, verified: its digest, its key and settings against
+    ``spec``, and its metrics (finite numbers).
+
+    Raises:
+        CorruptFileError: naming the file and the problem (edited, damaged, truncated, not JSON, another
+            run's file, non-finite metrics); the sweep then runs the run again.
+        FileNotFoundError: no such file.
+    """
+    record = read_json_with_digest(path)
+    if record.get("key") != spec.key:
+        raise CorruptFileError(
+            path, f"holds run {record.get('key')!r}, not {spec.key!r} that its name and place say (copied?)"
+        )
+    if canonical_json(record.get("spec")) != canonical_json(_plain(spec.to_dict())):
+        raise CorruptFileError(path, f"its settings are not those of run {spec.key!r}")
+    data = record.get("result")
+    if not isinstance(data, dict):
+        raise CorruptFileError(path, "holds no result")
+    problem = _finite_metrics(data.get("metrics"))
+    if problem is not None:
+        raise CorruptFileError(path, problem)
     try:
-        return SeedResult.from_dict(json.loads(path.read_text(encoding="utf-8"))["result"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"result file {path} cannot be read ({error}); delete it (or rerun with --fresh) to run it again"
+        result = SeedResult.from_dict(data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CorruptFileError(
+            path, f"its result cannot be read ({type(error).__name__}: {error})"
         ) from error
+    if (result.dataset, result.model, result.seed) != (spec.dataset, spec.model, spec.seed):
+        raise CorruptFileError(
+            path,
+            f"its result is of {result.dataset} {result.model} seed {result.seed}, not of {spec.dataset} "
+            f"{spec.label}",
+        )
+    return result
 
 
 def collect(runs: Sequence[RunSpec], out: str | os.PathLike) -> list[SeedResult]:
-    """The results of the finished ``runs``, in the order of ``runs``, read back from their files."""
-    return [_load(path) for path in (result_path(out, spec) for spec in runs) if path.exists()]
+    """The results of the finished ``runs``, in the order of ``runs``, read back and verified from their
+    files (:func:`read_result`).
+
+    Raises:
+        CorruptFileError: a file fails its check; the message names it (rerun the sweep to run it again).
+    """
+    results = []
+    for spec in runs:
+        path = result_path(out, spec)
+        if path.exists():
+            try:
+                results.append(read_result(path, spec))
+            except CorruptFileError as error:
+                raise CorruptFileError(
+                    path, f"{error.problem}; rerun the sweep to run it again (or delete it)"
+                ) from error
+    return results
 
 
 @dataclass
 class SweepReport:
     """What :func:`run_sweep` did: ``skipped`` runs were done before, ``finished`` ran now, ``failed`` maps
-    a run's key to its error (its log holds the traceback); ``results`` holds every finished run's result."""
+    a run's key to its error (its log holds the traceback), ``refused`` maps a run's key to why its result
+    file was refused (that run ran again), ``elsewhere`` runs were finished meanwhile by another process;
+    ``results`` holds every finished run's result."""
 
     runs: list[RunSpec]
     skipped: int
     finished: int
     failed: dict[str, str]
     results: list[SeedResult]
+    refused: dict[str, str] = field(default_factory=dict)
+    elsewhere: int = 0
 
 
-def _run_joblib(pending: Sequence[RunSpec], jobs: int, threads: int, out: Path) -> Iterator[RunOutcome]:
+def _run_joblib(specs: Iterable[RunSpec], jobs: int, threads: int, out: Path) -> Iterator[RunOutcome]:
     from joblib import Parallel, delayed
 
-    tasks = (delayed(execute)(spec, threads, str(log_path(out, spec))) for spec in pending)
+    pid = os.getpid()
+    tasks = (delayed(execute)(spec, threads, str(log_path(out, spec)), pid) for spec in specs)
     yield from Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks)
 
 
 def _run_dask(
-    pending: Sequence[RunSpec], jobs: int, threads: int, out: Path, scheduler: str | None
+    specs: Iterable[RunSpec], jobs: int, threads: int, out: Path, scheduler: str | None
 ) -> Iterator[RunOutcome]:
     from distributed import Client, LocalCluster, as_completed
 
@@ -334,6 +545,7 @@ def _run_dask(
             dashboard_address=None,
             silence_logs=logging.ERROR,
         )
+    local = cluster is not None  # remote workers neither see the folder nor this process
     try:
         with Client(scheduler or cluster) as client:
             futures = {
@@ -341,11 +553,12 @@ def _run_dask(
                     execute,
                     spec,
                     threads,
-                    str(log_path(out, spec)) if cluster is not None else None,  # remote: log comes back
+                    str(log_path(out, spec)) if local else None,  # remote: the log comes back
+                    os.getpid() if local else None,
                     key=f"ftmamba-{spec.dataset}-{spec.key}",
                     pure=False,
                 ): spec
-                for spec in pending
+                for spec in specs
             }
             for future in as_completed(futures):
                 try:
@@ -355,6 +568,38 @@ def _run_dask(
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _verified(out: Path, spec: RunSpec) -> SeedResult | str | None:
+    """The run's verified result; the problem (a string) when its file fails the check; None: no file."""
+    try:
+        return read_result(result_path(out, spec), spec)
+    except FileNotFoundError:
+        return None
+    except CorruptFileError as error:
+        return str(error)
+
+
+def _claimed(
+    specs: Sequence[RunSpec],
+    out: Path,
+    claims: dict[str, Claim],
+    busy: list[RunSpec],
+    done_elsewhere: list[RunSpec],
+) -> Iterator[RunSpec]:
+    """The specs this process claims, one by one as the backend asks for them (so that a second sweep
+    into the same folder claims the rest); ``claims`` gets their claims. A spec claimed by another process
+    goes to ``busy``; one whose verified result appeared meanwhile to ``done_elsewhere``."""
+    for spec in specs:
+        claim = Claim.acquire(lock_path(out, spec))
+        if claim is None:
+            busy.append(spec)
+        elif isinstance(_verified(out, spec), SeedResult):
+            claim.release()
+            done_elsewhere.append(spec)
+        else:
+            claims[spec.key] = claim
+            yield spec
 
 
 def run_sweep(
@@ -367,12 +612,19 @@ def run_sweep(
     scheduler: str | None = None,
     fresh: bool = False,
     progress: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> SweepReport:
-    """Run every spec of ``runs`` that has no result file in ``out`` yet; write each result as it finishes.
+    """Run every spec of ``runs`` that has no verified result file in ``out`` yet; write each result as it
+    finishes.
+
+    A result file that fails its check (:func:`read_result`: edited, damaged, another run's file, NaN
+    metrics) is moved to ``out/refused/`` and its run runs again. A run is claimed (:class:`Claim`) before it
+    starts, so that two sweeps into one ``out`` never run the same run: each runs the runs it claimed, then
+    waits for the runs claimed by the other and takes over any that the other left unfinished.
 
     Args:
         runs: from :func:`plan`.
-        out: the output folder (results in ``out/runs``, logs in ``out/logs``).
+        out: the output folder (results in ``out/runs``, logs in ``out/logs``, claims in ``out/locks``).
         backend: ``"joblib"`` (processes on this machine; one job runs in this process) or ``"dask"`` (a
             Dask distributed cluster: the one at ``scheduler``, or a local one of ``jobs`` workers).
         jobs: runs at a time on this machine (default: its cores divided by ``threads``, so that runs do not
@@ -381,46 +633,93 @@ def run_sweep(
         threads: PyTorch and numba threads per run (default 1). Results depend on it, not on the backend.
         fresh: delete these runs' results and logs first and run everything again.
         progress: one tqdm bar for the sweep (runs done / total, rate, ETA).
+        say: called with a line for each refused file and each wait for another process (default: none).
 
     Returns:
-        a :class:`SweepReport`. An interruption (Ctrl-C, a killed process) keeps every result written so far;
-        a rerun of the same runs continues from there.
+        a :class:`SweepReport`. An interruption (Ctrl-C, a killed process: its workers end within a second)
+        keeps every result written so far; a rerun of the same runs continues from there.
+
+    Raises:
+        ValueError: before any run, naming the argument: no runs, ``jobs`` or ``threads`` below 1, an
+            unknown backend, or an ``out`` that cannot hold the sweep (:func:`check_out`).
     """
     check_backend(backend, scheduler)
-    out = Path(out)
+    if not runs:
+        raise ValueError("runs is empty: plan() gives the runs of a sweep")
+    for name, value in (("jobs", jobs), ("threads", threads)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name} must be an integer >= 1 (or None for the default), got {value!r}")
+    say = say or (lambda line: None)
+    out = check_out(out, runs[0].dataset)
+    for spec in runs[1:]:
+        check_out(out, spec.dataset)
     if fresh:
         for spec in runs:
             for path in (result_path(out, spec), log_path(out, spec)):
                 path.unlink(missing_ok=True)
-    pending = [spec for spec in runs if not result_path(out, spec).exists()]
+    refused: dict[str, str] = {}
+    pending = []
+    for spec in runs:
+        found = _verified(out, spec)
+        if isinstance(found, str):
+            aside = refused_path(out, spec)
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            with suppress(FileNotFoundError):  # another sweep may have moved it first
+                os.replace(result_path(out, spec), aside)
+            refused[spec.key] = found
+            say(f"refused {found}; kept as {aside}; running {spec.label} again")
+        if not isinstance(found, SeedResult):
+            pending.append(spec)
     threads = threads or 1
     jobs = max(1, min(jobs or available_cpus() // threads, len(pending) or 1))
-    for spec in pending:
-        log_path(out, spec).parent.mkdir(parents=True, exist_ok=True)
-        result_path(out, spec).parent.mkdir(parents=True, exist_ok=True)
-    skipped, finished, failed = len(runs) - len(pending), 0, {}
-    if pending:
-        outcomes = (
-            _run_dask(pending, jobs, threads, out, scheduler)
-            if backend == "dask"
-            else _run_joblib(pending, jobs, threads, out)
-        )
-        name = runs[0].dataset
-        with tqdm(
-            total=len(runs), initial=skipped, desc=f"{name} runs", unit="run", disable=not progress
-        ) as bar:
-            for outcome in outcomes:
-                spec = outcome.spec
-                write_atomic(log_path(out, spec), outcome.log)
-                if outcome.result is None:
-                    failed[spec.key] = outcome.error or "failed"
-                else:
-                    record = {"spec": spec.to_dict(), "threads": threads, "result": outcome.result}
-                    write_atomic(result_path(out, spec), json.dumps(record, default=str))
-                    finished += 1
-                bar.update(1)
-                bar.set_postfix_str(f"last: {spec.label}" + (f", {len(failed)} failed" if failed else ""))
-    return SweepReport(list(runs), skipped, finished, failed, collect(runs, out))
+    skipped, finished, elsewhere, failed = len(runs) - len(pending), 0, 0, {}
+    with tqdm(
+        total=len(runs), initial=skipped, desc=f"{runs[0].dataset} runs", unit="run", disable=not progress
+    ) as bar:
+        while pending:
+            claims: dict[str, Claim] = {}
+            busy: list[RunSpec] = []
+            done_elsewhere: list[RunSpec] = []
+
+            outcomes = (
+                _run_dask(_claimed(pending, out, claims, busy, done_elsewhere), jobs, threads, out, scheduler)
+                if backend == "dask"
+                else _run_joblib(_claimed(pending, out, claims, busy, done_elsewhere), jobs, threads, out)
+            )
+            try:
+                for outcome in outcomes:
+                    spec = outcome.spec
+                    atomic_write_text(log_path(out, spec), outcome.log)
+                    error = outcome.error or "failed"
+                    if outcome.result is not None:
+                        try:
+                            write_result(out, spec, threads, outcome.result)
+                            error = None
+                        except ValueError as problem:
+                            error = str(problem)
+                    claims.pop(spec.key).release()
+                    if error is None:
+                        finished += 1
+                    else:
+                        failed[spec.key] = error
+                    bar.update(1)
+                    bar.set_postfix_str(f"last: {spec.label}" + (f", {len(failed)} failed" if failed else ""))
+            finally:
+                for claim in claims.values():
+                    claim.release()
+            elsewhere += len(done_elsewhere)
+            bar.update(len(done_elsewhere))
+            if busy:
+                lock = lock_path(out, busy[0])
+                say(
+                    f"{len(busy)} run(s) are being run by another process ({Claim.holder(lock)}): waiting "
+                    "for them"
+                )
+                claim = Claim.acquire(lock, wait=True)
+                if claim is not None:
+                    claim.release()
+            pending = busy
+    return SweepReport(list(runs), skipped, finished, failed, collect(runs, out), refused, elsewhere)
 
 
 def write_tables(
@@ -442,13 +741,13 @@ def write_tables(
     rows = [r.row() for r in results]
     summary = summarize(results, metrics, by=by)
     paths = {"seeds": out / f"{stem}_seeds.csv", "summary": out / f"{stem}_summary.csv"}
-    write_atomic(paths["seeds"], pd.DataFrame(rows).to_csv(index=False))
-    write_atomic(paths["summary"], summary.to_csv(index=False))
+    atomic_write_text(paths["seeds"], pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(paths["summary"], summary.to_csv(index=False))
     ids = [{"model": r.model, **r.options, "seed": r.seed} for r in results]
     curves = [{**i, **point} for i, r in zip(ids, results, strict=True) for point in r.curve]
     if curves:
         paths["curves"] = out / f"{stem}_curves.csv"
-        write_atomic(paths["curves"], pd.DataFrame(curves).to_csv(index=False))
+        atomic_write_text(paths["curves"], pd.DataFrame(curves).to_csv(index=False))
     over = [
         over_under(r.scores, r.relevant).assign(**i)
         for i, r in zip(ids, results, strict=True)
@@ -456,8 +755,8 @@ def write_tables(
     ]
     if over:
         paths["over_under"] = out / f"{stem}_over_under.csv"
-        write_atomic(paths["over_under"], pd.concat(over, ignore_index=True).to_csv(index=False))
+        atomic_write_text(paths["over_under"], pd.concat(over, ignore_index=True).to_csv(index=False))
     paths["json"] = out / f"{stem}.json"
     record = {"meta": dict(meta or {}), "seeds": rows, "summary": summary.to_dict("records")}
-    write_atomic(paths["json"], json.dumps(record, indent=2, default=str))
+    atomic_write_text(paths["json"], json.dumps(record, indent=2, default=str))
     return paths

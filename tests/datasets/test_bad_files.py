@@ -3,6 +3,8 @@ naming the file (and the line where it can), in every loader; none ends in a pan
 
 from __future__ import annotations
 
+import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +147,86 @@ def test_vaccine_messages_files_are_named(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(ValueError, match=message):
         read_messages(path)
+
+
+# --- a file cut inside its last line (an interrupted copy or download) ---
+
+REAL_SPOTIFY = Path(__file__).resolve().parents[3] / "shared" / "data" / "spotify"
+
+
+def _cut_is_caught(load, path: Path, blob: bytes, cut: int) -> str:
+    """Write ``blob[:cut]`` to ``path`` and load: "error" or "warning" (naming the file), never silence."""
+    path.write_bytes(blob[:cut])
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            load()
+    except ValueError as err:
+        assert str(path) in str(err) and "was cut short" in str(err) and "Copy or download" in str(err)
+        return "error"
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert any(str(path) in m and "does not end with a newline" in m for m in messages), messages
+    return "warning"
+
+
+def test_every_cut_inside_the_last_line_is_an_error_or_a_warning(spotify_dir):
+    path = spotify_dir / SONGS_FILE
+    blob = path.read_bytes()
+    start = blob.rstrip(b"\n").rindex(b"\n") + 1  # the last line
+    outcomes = {
+        cut: _cut_is_caught(lambda: load_spotify(spotify_dir, **SMALL), path, blob, cut)
+        for cut in range(start + 1, len(blob) - 1)
+    }
+    last_value = blob[blob.rindex(b",") + 1 :].strip()  # e.g. b"0.5488135039273248"
+    first_digits = len(blob) - 1 - len(last_value)  # cut right after the integer part: "0"
+    assert outcomes[first_digits + 1] == "error"  # "0": no decimal point where every line above has one
+    assert outcomes[first_digits + 2] == "error"  # "0.": not a number
+    assert outcomes[len(blob) - 1 - len(last_value)] == "error"  # "...,": the last field empty
+    assert outcomes[start + 3] == "error"  # a few fields of the line only
+    assert outcomes[len(blob) - 2] == "warning"  # one digit short: looks complete, cannot be told
+
+
+def test_the_real_spotify_features_cut_to_zero_are_refused(tmp_path):
+    if not (REAL_SPOTIFY / FEATURES_FILE).exists():
+        pytest.skip(f"real Spotify data not found at {REAL_SPOTIFY}")
+    shutil.copytree(REAL_SPOTIFY, tmp_path / "spotify")
+    path = tmp_path / "spotify" / FEATURES_FILE
+    blob = path.read_bytes()
+    assert blob.endswith(b",0.72583\n")
+    with pytest.raises(ValueError, match=r"its last value '0' has no decimal point, where every line before"):
+        path.write_bytes(blob[:-7])
+        load_spotify(tmp_path / "spotify", **SMALL)
+    path.write_bytes(blob)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a complete file: no word at all
+        load_spotify(tmp_path / "spotify", **SMALL)
+
+
+def test_a_complete_file_without_its_last_newline_loads_with_a_warning(spotify_dir):
+    path = spotify_dir / SONGS_FILE
+    before = load_spotify(spotify_dir, **SMALL)
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    with pytest.warns(
+        UserWarning, match=rf"{SONGS_FILE} does not end with a newline: its last line \(line 9"
+    ):
+        after = load_spotify(spotify_dir, **SMALL)
+    pd.testing.assert_frame_equal(after.items.frame, before.items.frame)
+
+
+def test_cut_grouplens_and_hm_files_are_refused(tmp_path, hm_files):
+    from ftmamba_lite.datasets.movielens import read_grouplens
+
+    folder = tmp_path / "ml"
+    folder.mkdir()
+    (folder / "u.data").write_text("1\t10\t4\t881250949\n2\t20\t5\t881250950\n3\t30\t3\t88125")
+    with pytest.warns(UserWarning, match=r"u\.data does not end with a newline: its last line \(line 3: "):
+        read_grouplens(folder)  # a timestamp cut between digits looks complete: a warning
+    (folder / "u.data").write_text("1\t10\t4\t881250949\n2\t20\t5\t881250950\n3\t30\t")
+    with pytest.raises(
+        ValueError, match=r"u\.data was cut short.*it has 3 field\(s\), the lines before it 4"
+    ):
+        read_grouplens(folder)
+    blob = hm_files[TRANSACTIONS_FILE]
+    (tmp_path / "hm").mkdir()
+    with pytest.raises(ValueError, match=rf"{TRANSACTIONS_FILE} was cut short.*it has \d field\(s\)"):
+        _hm(tmp_path / "hm", hm_files, TRANSACTIONS_FILE, blob[: blob.rstrip(b"\n").rindex(b",")])

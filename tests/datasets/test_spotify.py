@@ -279,7 +279,7 @@ def test_url_source_downloads_once_then_uses_the_cache(tmp_path):
     folder = cache_dir_for(url, cache)
     for relpath in ("spotify_genres.csv", "spotify_features.csv", "playlists/top50.csv", "spotify_top50.csv"):
         assert (folder / relpath).read_bytes() == (DATA / relpath).read_bytes()
-    assert not list(folder.rglob("*.part"))
+    assert not list(folder.rglob(".*.tmp"))  # no temporary file left
     local = load_spotify(DATA, **SMALL)
     pd.testing.assert_frame_equal(ds.train, local.train)
     pd.testing.assert_frame_equal(ds.items.frame, local.items.frame)
