@@ -8,13 +8,14 @@ importing only the ones above it in this list (``tests/test_layers.py`` enforces
 * Model: :mod:`~ftmamba_lite.config` (:class:`ModelConfig`), :mod:`~ftmamba_lite.tokenizer` (Eq. 1),
   :mod:`~ftmamba_lite.mamba`, :mod:`~ftmamba_lite.transformer`, :mod:`~ftmamba_lite.mlp`,
   :mod:`~ftmamba_lite.towers` (Figure 3), :mod:`~ftmamba_lite.sequential` (Mamba4Rec, SASRec).
-* Data: :mod:`ftmamba_lite.datasets` (loaders and generators, one :class:`RecDataset` shape),
+* Files: :mod:`~ftmamba_lite.persistence` (atomic writes, digests, the one version policy).
+* Data: :mod:`ftmamba_lite.datasets` (loaders, generators and held-out splits, one :class:`RecDataset` shape),
   :mod:`~ftmamba_lite.encoding` (tables to tensors). Knows no model.
-* Learn: :mod:`~ftmamba_lite.learn.engine`, :mod:`~ftmamba_lite.learn.sequence`, :mod:`~ftmamba_lite.metrics`,
-  :mod:`~ftmamba_lite.analysis`, :mod:`~ftmamba_lite.learn.baselines`, :mod:`~ftmamba_lite.learn.experiments`,
-  :mod:`~ftmamba_lite.timing`, :mod:`~ftmamba_lite.losses`, :mod:`~ftmamba_lite.recommender`
-  (:class:`Recommender`: your own tables in, recommendations out). Reports progress through callbacks, draws
-  nothing.
+* Learn, in order: :mod:`~ftmamba_lite.losses`, :mod:`~ftmamba_lite.metrics`, :mod:`~ftmamba_lite.timing`,
+  :mod:`~ftmamba_lite.analysis` <- :mod:`ftmamba_lite.learn` (scoring, checkpoints, baselines, tables <- the
+  training engine and the registry of model kinds <- the sequence task <- experiments) and
+  :mod:`~ftmamba_lite.recommender` (:class:`Recommender`: your own tables in, recommendations out) <- sweeps.
+  Reports progress through callbacks, draws nothing.
 * Course, :mod:`ftmamba_lite.course` (setup, widgets, plots, exercises, links), and Face,
   :mod:`~ftmamba_lite.cli`, on top.
 """

@@ -66,6 +66,8 @@ LEARN_RANK = {
     "learn.checkpoints": 1,
     "learn.baselines": 1,
     "learn.tables": 1,
+    "learn.pairs": 2,
+    "learn.saved": 2,
     "learn.engine": 2,
     "learn.registry": 2,
     "learn.sequence": 3,

@@ -41,8 +41,8 @@ from .. import losses
 from ..datasets.base import RecDataset
 from ..encoding import EncodedData, encode
 from ..metrics import evaluate
-from ..scoring import score_test_users
 from ..towers import NonFiniteOutputError, TwoTowerModel
+from .scoring import score_test_users
 
 __all__ = [
     "Callback",

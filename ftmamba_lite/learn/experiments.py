@@ -29,12 +29,12 @@ from ..datasets.hm import load_hm
 from ..datasets.movielens import leave_one_out, load_movielens
 from ..datasets.vaccine import VACCINE_GRID, load_vaccine
 from ..encoding import encode
-from ..engine import EVAL_EVERY, Callback, History, fit
 from ..metrics import metric_ceiling
 from ..ops.threads import available_cpus, set_num_threads
-from ..registry import build_model, build_sequence_model, kind_names
-from ..sequence import SEQUENCE_METRICS, fit_sequential
 from ..towers import count_parameters
+from .engine import EVAL_EVERY, Callback, History, fit
+from .registry import build_model, build_sequence_model, kind_names
+from .sequence import SEQUENCE_METRICS, fit_sequential
 
 __all__ = [
     "EXPERIMENTS",

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ..encoding import EncodedData
-from ..scoring import SeenItems
-from ..tables import Tables
+from .scoring import SeenItems
+from .tables import Tables
 
 __all__ = ["carve_validation", "describe_pairs", "encoded_pairs", "training_pairs"]
 

@@ -21,10 +21,10 @@ from torch import Tensor
 
 from ..config import ModelConfig
 from ..persistence import CorruptFileError, package_version, read_folder, write_folder
-from ..scoring import SeenItems
-from ..tables import Tables
 from ..towers import TwoTowerModel, build_two_tower
 from .baselines import ConstantTower, LookupTower
+from .scoring import SeenItems
+from .tables import Tables
 
 __all__ = [
     "CONFIG_FILE",

@@ -28,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ..datasets.movielens import LeaveOneOut, SequenceDataset, leave_one_out, pad_histories, training_windows
-from ..engine import Callback, Evaluation, History, Task, check_int, train
 from ..metrics import evaluate
+from .engine import Callback, Evaluation, History, Task, check_int, train
 
 __all__ = [
     "SEQUENCE_METRICS",

@@ -19,7 +19,7 @@ def test_new_user_explorer_recommends_for_the_user_its_controls_describe() -> No
             "item_id": [j + 3 * (u % 2) for u in range(8) for j in range(2)],
         }
     )
-    rec = Recommender("mlp", progress=False, lr=1e-2, epochs=30).fit(
+    rec = Recommender("mlp", protocol="paper", progress=False, lr=1e-2, epochs=30).fit(
         inter, users, items, item_features=["kind"]
     )
     panel = NewUserExplorer(rec, users, items, k=3)
