@@ -373,7 +373,8 @@ def section_step(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def section_spotify(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Section c. Kept apart from a and b: it needs the lead's ``ftmamba_lite.learn.engine`` and the Spotify data."""
+    """Section c. Kept apart from a and b: it needs
+    ``ftmamba_lite.learn.engine`` and the Spotify data."""
     try:
         import ftmamba_lite.learn.engine  # noqa: F401
     except ImportError:

@@ -1,6 +1,7 @@
 """The command line: ``ftmamba-lite reproduce spotify|hm|vaccine|movielens --seeds 3``.
 
-``reproduce`` runs a seed sweep of an experiment (:mod:`ftmamba_lite.learn.sweep`): every (model, seed, table row)
+``reproduce`` runs a seed sweep of an experiment (:mod:`ftmamba_lite.learn.sweep`): every (model, seed, table
+row)
 run in parallel processes (joblib, one per core by default) or on a Dask cluster (``--backend dask
 [--scheduler ADDRESS]``), each run's result written to ``OUT/runs/`` as it finishes, so that a rerun with the
 same arguments continues an interrupted sweep (``--fresh`` starts over). It then prints the paper's table
@@ -380,8 +381,8 @@ def _check_fit_out(out: str, overwrite: bool) -> None:
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise SystemExit(
-                f"ftmamba-lite fit: --out {path} exists and is not empty: add --overwrite to replace the model "
-                "saved there, or give another folder"
+                f"ftmamba-lite fit: --out {path} exists and is not empty: add --overwrite to replace the "
+                "model saved there, or give another folder"
             )
         if not (path / MANIFEST).is_file():
             raise SystemExit(

@@ -1,8 +1,8 @@
 """Files the package writes, written whole and verified when read: the one place for both.
 
 Every writer of the package goes through here: checkpoints (:mod:`ftmamba_lite.learn.checkpoints`), saved
-recommenders (:mod:`ftmamba_lite.recommender`), sweep run files (:mod:`ftmamba_lite.learn.sweep`) and downloads
-(:mod:`ftmamba_lite.datasets.download`).
+recommenders (:mod:`ftmamba_lite.learn.saved`), sweep run files (:mod:`ftmamba_lite.learn.sweep`) and
+downloads (:mod:`ftmamba_lite.datasets.download`).
 
 * **Atomic writes** (:func:`atomic_write_bytes`): a temporary file beside the target, flushed to disk, then
   ``os.replace``; a reader sees the old file or the new one, never half of one.
@@ -180,8 +180,9 @@ def check_format(path: str | os.PathLike, document: Mapping[str, Any], kind: str
     if document.get("format") != fmt:
         raise CorruptFileError(
             path,
-            f"is a {kind} of format {document.get('format')!r} (ftmamba-lite {document.get('version')}); this "
-            f"ftmamba-lite {package_version()} reads format {fmt}: load it with the version that wrote it",
+            f"is a {kind} of format {document.get('format')!r} (ftmamba-lite {document.get('version')}); "
+            f"this ftmamba-lite {package_version()} reads format {fmt}: load it with the version that wrote "
+            "it",
         )
     if document.get("version") != package_version():
         warnings.warn(

@@ -91,7 +91,8 @@ class Settings:
             ``"mlp"``, ``"linear"``, ``"popularity"`` (:mod:`ftmamba_lite.learn.baselines`).
         protocol: ``"recommended"`` (default) or ``"paper"``: the defaults of every setting left None
             (module docstring; :data:`RECIPES`).
-        d_model, n_layers, hidden, similarity, final_activation: the model (:class:`~ftmamba_lite.config.ModelConfig`).
+        d_model, n_layers, hidden, similarity, final_activation: the model
+            (:class:`~ftmamba_lite.config.ModelConfig`).
         loss: ``"mse"`` or ``"softmax"`` (in-batch sampled softmax); ``temperature`` is the softmax's tau.
         epochs, steps: training length; ``steps`` (when given) overrides ``epochs`` passes over the pairs.
         batch_size, lr, weight_decay: the optimiser's batches, learning rate and decoupled weight decay.
@@ -304,15 +305,17 @@ class Recommender:
         self._pairs = training_pairs(u, i, y, s.loss, tables.target, self.seen, s.n_negatives, rng)
         enc = encoded_pairs(tables, *self._pairs, s.id_dropout if s.use_ids else 0.0, rng)
         self.model_ = model = self._build(enc)
+        evaluator = None if valid is None else _validator(tables, self.seen, valid, self._monitor)
         task = TwoTowerTask(
-            enc, batch_size=s.batch_size, loss=s.loss, temperature=s.temperature,
-            evaluator=None if valid is None else _validator(tables, self.seen, valid, self._monitor), describer=lambda positions: describe_pairs(tables, *self._pairs, positions),
+            enc, batch_size=s.batch_size, loss=s.loss, temperature=s.temperature, evaluator=evaluator,
+            describer=lambda positions: describe_pairs(tables, *self._pairs, positions),
         )  # fmt: skip
         per_epoch = max(1, task.n_examples // task.batch_size)
+        monitor = None if valid is None else self._monitor
         self.history_ = train(
             model, task, steps=s.steps or s.epochs * per_epoch, lr=s.lr, weight_decay=s.weight_decay,
-            seed=s.seed, eval_every=s.eval_every or per_epoch, monitor=None if valid is None else self._monitor,
-            patience=s.patience, progress=s.progress,
+            seed=s.seed, eval_every=s.eval_every or per_epoch, monitor=monitor, patience=s.patience,
+            progress=s.progress,
         )  # fmt: skip
         frame = self.history_.eval_frame()
         self.validation_ = frame.drop(columns="valid_loss") if len(frame) else None
@@ -466,8 +469,8 @@ class Recommender:
         name = self.metric if self.metric in metrics else f"NDCG@{max(ks)}"
         if metrics[name] <= popular[name]:
             warnings.warn(
-                f"{self.settings.embedder} does not beat the popularity ranking on these interactions: {name} "
-                f"{metrics[name]:.4f} against popularity's {popular[name]:.4f}",
+                f"{self.settings.embedder} does not beat the popularity ranking on these interactions: "
+                f"{name} {metrics[name]:.4f} against popularity's {popular[name]:.4f}",
                 stacklevel=2,
             )
         return {**metrics, **{f"popularity {key}": value for key, value in popular.items()}}
@@ -475,7 +478,8 @@ class Recommender:
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model, encoders, ids, training pairs and settings into the folder ``path``
         (:func:`ftmamba_lite.learn.saved.write_recommender`: every file under one manifest of digests; an
-        existing saved recommender is replaced only with ``overwrite=True``, and never lost if saving fails)."""
+        existing saved recommender is replaced only with ``overwrite=True``, and never lost if saving
+        fails)."""
         self._require_fitted()
         return write_recommender(
             path,

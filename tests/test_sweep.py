@@ -1,4 +1,4 @@
-"""Seed sweeps (ftmamba_lite.learn.sweep): plans, atomic per-run results, resume after a kill, joblib = Dask."""
+"""Seed sweeps (ftmamba_lite.learn.sweep): plans, verified per-run results, resume after a kill, claims."""
 
 from __future__ import annotations
 

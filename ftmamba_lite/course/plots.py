@@ -507,8 +507,8 @@ def hit_ratio_heatmap_figure(
     cell, written in the cell; combinations without results stay blank.
 
     ``results`` has columns ``model``, ``clusters``, ``messages`` and ``metric`` (e.g. the rows of
-    :func:`ftmamba_lite.learn.experiments.run_seed` for the vaccine grid, or ``paper_table("vaccine")`` renamed
-    ``embedder`` -> ``model``).
+    :func:`ftmamba_lite.learn.experiments.run_seed` for the vaccine grid, or ``paper_table("vaccine")``
+    renamed ``embedder`` -> ``model``).
     """
     for column in ("model", "clusters", "messages", metric):
         if column not in results:

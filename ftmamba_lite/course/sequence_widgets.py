@@ -61,8 +61,8 @@ def sequence_training_figure(k: int = 10, references: Mapping[str, float] | None
 
 
 class LiveSequenceCurves(Callback):
-    """A :class:`ftmamba_lite.learn.engine.Callback` for :func:`~ftmamba_lite.learn.sequence.fit_sequential` that
-    draws one run's loss and validation HR@k into a :func:`sequence_training_figure` shown by a
+    """A :class:`ftmamba_lite.learn.engine.Callback` for :func:`~ftmamba_lite.learn.sequence.fit_sequential`
+    that draws one run's loss and validation HR@k into a :func:`sequence_training_figure` shown by a
     :class:`~ftmamba_lite.course.widgets.LiveFigure` (about ``updates`` redraws of the loss per run)."""
 
     def __init__(self, live: LiveFigure, label: str, k: int = 10, updates: int = 20) -> None:

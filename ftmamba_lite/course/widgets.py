@@ -474,10 +474,10 @@ class TrainingPanel(Panel):
     """Notebook 04: a control panel that trains two-tower models and draws their curves while they train.
 
     Controls (descriptions in quotes): ``embedder`` ("Embedder": mamba, transformer or both, trained one after
-    the other with the same settings; or mlp, the baseline two-tower MLP of :mod:`ftmamba_lite.learn.baselines`,
-    which ignores layers and d_model), ``n_layers`` ("Layers"), ``d_model`` ("d_model"), ``lr`` ("Learning
-    rate"), ``steps`` ("Steps"), ``batch_size`` ("Batch size"), ``seed`` ("Seed"), ``final_relu`` ("Final ReLU
-    (paper)", the towers' ``final_activation``), ``train_button`` ("Train"),
+    the other with the same settings; or a trained baseline of :mod:`ftmamba_lite.learn.baselines` (mlp,
+    linear), which ignores layers and d_model), ``n_layers`` ("Layers"), ``d_model`` ("d_model"), ``lr``
+    ("Learning rate"), ``steps`` ("Steps"), ``batch_size`` ("Batch size"), ``seed`` ("Seed"), ``final_relu``
+    ("Final ReLU (paper)", the towers' ``final_activation``), ``train_button`` ("Train"),
     ``clear_button`` ("Clear"); ``progress`` ("Progress") counts steps. Every run adds a loss curve and an
     HR@k curve to ``figure``; :meth:`results` tabulates the runs.
 

@@ -8,8 +8,8 @@ A recommendation experiment in this package is always the same five things:
 * a **test set**: users (rows of the user table) with a boolean relevance row over *all* items, and, where the
   dataset defines it, the full target matrix.
 
-Models and :func:`ftmamba_lite.learn.engine.fit` consume this shape and nothing else, so no dataset-specific code
-leaks into the model.
+Models and :func:`ftmamba_lite.learn.engine.fit` consume this shape and nothing else, so no dataset-specific
+code leaks into the model.
 """
 
 from __future__ import annotations

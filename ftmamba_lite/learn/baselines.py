@@ -205,7 +205,8 @@ def make_baseline(
 def build_baseline(
     kind: str, data: RecDataset | EncodedData, seed: int = 0, **kwargs: object
 ) -> TwoTowerModel:
-    """A baseline for ``data``, called like :func:`ftmamba_lite.learn.engine.build_model`; train it with ``fit``.
+    """A baseline for ``data``, called like :func:`ftmamba_lite.learn.registry.build_model` (which builds
+    every kind); train it with :func:`ftmamba_lite.learn.engine.fit`.
 
     Args:
         kind: one of :data:`BASELINES`: ``"popularity"``, ``"linear"``, ``"mlp"``, ``"oracle"``.

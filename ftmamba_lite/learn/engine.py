@@ -179,7 +179,7 @@ class Task:
         return {}
 
     def describe(self, batch: Tensor, rows: Tensor | None) -> str:
-        """The examples of ``batch`` to blame for a non-finite value (``rows``: the flagged ones, if known)."""
+        """The examples of ``batch`` to blame for a non-finite value (``rows``: those flagged, if known)."""
         return f"example(s) {batch.tolist()[:5]}"
 
 
@@ -379,8 +379,8 @@ class _Run:
         if (eval_every and step % eval_every == 0) or step == self.total or stop:
             patience_out = self.evaluate(step)
             if patience_out:
-                best = self.history.best_step
-                return f"no better {self.keeper.name} in {self.keeper.patience} evaluations (best at step {best})"
+                name, best = self.keeper.name, self.history.best_step
+                return f"no better {name} in {self.keeper.patience} evaluations (best at step {best})"
             stop = stop or any(cb.stop for cb in self.callbacks)
         return "a callback set stop" if stop else None
 
@@ -422,8 +422,9 @@ class _Run:
             kept = f"the weights step {step} started from (no update applied)"
         message = (
             f"training stopped at step {step} of {self.total}: {what} is NaN or infinite for "
-            f"{self.task.describe(batch, rows)}. The model keeps {kept}; err.history holds the History so far. "
-            f"Check the targets and the scale of the numeric features (standardise them), or lower lr={self.lr:g}"
+            f"{self.task.describe(batch, rows)}. The model keeps {kept}; err.history holds the History so "
+            "far. Check the targets and the scale of the numeric features (standardise them), or lower "
+            f"lr={self.lr:g}"
         )
         self.close(message)
         return NonFiniteLossError(message, step, self.history, batch.tolist())

@@ -2,9 +2,9 @@
 
 The folder (:func:`ftmamba_lite.persistence.write_folder`) holds ``recommender.json`` (the settings, the
 model's :class:`~ftmamba_lite.config.ModelConfig`, the tables' columns, encoders and typed ids, the validation
-curve) and ``weights.pt`` (the weights, the item embeddings (c, o), the encoded tables and the training pairs),
-and ``manifest.json`` with the sha256 of both and the kind, format and version (the package's one version
-policy). :func:`read_recommender` verifies every byte before it builds anything.
+curve) and ``weights.pt`` (the weights, the item embeddings (c, o), the encoded tables and the training
+pairs), and ``manifest.json`` with the sha256 of both and the kind, format and version (the package's one
+version policy). :func:`read_recommender` verifies every byte before it builds anything.
 """
 
 from __future__ import annotations

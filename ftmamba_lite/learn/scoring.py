@@ -3,12 +3,12 @@
 Dimension letters (docs/notation.md):
     m  users      c  items (the catalogue)      b  batch of users      o  output embedding width
 
-* :class:`SeenItems` -- the (user, item) pairs of training as sorted keys u * c + i with a row pointer per user
-  (sparse: a 100,000-item catalogue needs no dense matrix); what is excluded from a known user's ranking and
-  what negative sampling avoids.
-* :func:`ranked_batches` -- :meth:`TwoTowerModel.score_batches <ftmamba_lite.towers.TwoTowerModel.score_batches>`
-  (the one batched scorer) with a known user's training items set to -inf, batches sized so that at most
-  ``SCORE_BUDGET`` scores exist at once.
+* :class:`SeenItems` -- the (user, item) pairs of training as sorted keys u * c + i with a row pointer per
+  user (sparse: a 100,000-item catalogue needs no dense matrix); what is excluded from a known user's
+  ranking and what negative sampling avoids.
+* :func:`ranked_batches` -- :meth:`ftmamba_lite.towers.TwoTowerModel.score_batches` (the one batched
+  scorer) with a known user's training items set to -inf, batches sized so that at most ``SCORE_BUDGET``
+  scores exist at once.
 * :func:`popularity_batches` -- the same batches for the popularity ranking (training counts), the floor a
   model has to beat.
 * :func:`held_out_metrics` -- the metrics of :mod:`ftmamba_lite.metrics` on held-out (user, item) pairs,

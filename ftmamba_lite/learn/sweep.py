@@ -4,17 +4,17 @@
 The paper averages 100 seeds per model (III); one seed at its scale takes minutes on a CPU, so a sweep must
 survive interruptions and spread over machines. A sweep is a list of :class:`RunSpec` (experiment, model, seed
 and the run's settings with every default filled in, from :func:`plan`). :func:`run_sweep` runs those not yet
-done and writes each run's :class:`~ftmamba_lite.learn.experiments.SeedResult` to ``out/runs/<dataset>/<key>.json``
-the moment it finishes, atomically (:mod:`ftmamba_lite.persistence`: a file is either complete or absent)
-with the run's key and a sha256 digest, and its log to ``out/logs/<dataset>/<key>.log``. The key holds the
-model, the table row, the seed and a digest of the settings, so a rerun with the same arguments skips what is
-done and a run with other settings gets its own files. Every result file is verified when read
-(:func:`read_result`): one that was edited, damaged, copied from another run or holds non-finite metrics is
-refused by name, never tabulated, and its run runs again. A run is claimed (an ``flock`` on
-``out/locks/<dataset>/<key>.lock``, released by the system when its process dies) before it starts, so that
-two sweeps into one folder never run the same run; workers end themselves when the sweep's process dies.
-:func:`collect` rebuilds the results from those files, and :func:`write_tables` the per-seed and summary
-tables.
+done and writes each run's :class:`~ftmamba_lite.learn.experiments.SeedResult` to
+``out/runs/<dataset>/<key>.json`` the moment it finishes, atomically (:mod:`ftmamba_lite.persistence`: a file
+is either complete or absent) with the run's key and a sha256 digest, and its log to
+``out/logs/<dataset>/<key>.log``. The key holds the model, the table row, the seed and a digest of the
+settings, so a rerun with the same arguments skips what is done and a run with other settings gets its own
+files. Every result file is verified when read (:func:`read_result`): one that was edited, damaged, copied
+from another run or holds non-finite metrics is refused by name, never tabulated, and its run runs again. A
+run is claimed (an ``flock`` on ``out/locks/<dataset>/<key>.lock``, released by the system when its process
+dies) before it starts, so that two sweeps into one folder never run the same run; workers end themselves when
+the sweep's process dies. :func:`collect` rebuilds the results from those files, and :func:`write_tables` the
+per-seed and summary tables.
 
 A result depends only on its spec and the thread count (floating-point sums split over threads round
 differently), never on the backend, the number of parallel runs or the order they finish in: every run uses
@@ -84,7 +84,8 @@ BACKENDS = ("joblib", "dask")
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of a sweep: :func:`ftmamba_lite.learn.experiments.run_seed` ``(dataset, model, seed, **settings)``.
+    """One run of a sweep: :func:`~ftmamba_lite.learn.experiments.run_seed` with
+    ``(dataset, model, seed, **settings)``.
 
     ``settings`` are run_seed's keyword arguments with the experiment's defaults filled in (source, steps or
     epochs, batch_size, lr, eval_every or max_len, data_kwargs with the table row's options, model_kwargs), so
@@ -161,8 +162,8 @@ def plan(
 
     Args:
         dataset, models, seeds: what to run (a model per :func:`experiments.check_run`).
-        source ... model_kwargs: as :func:`ftmamba_lite.learn.experiments.run_seed`; None takes the experiment's
-            default, which the spec then holds explicitly.
+        source ... model_kwargs: as :func:`~ftmamba_lite.learn.experiments.run_seed`; None takes the
+            experiment's default, which the spec then holds explicitly.
         rows: table rows (loader options such as ``{"clusters": 25, "messages": 50}``): one set of runs per
             row; the experiment's :attr:`Experiment.grid` for a whole table.
 
@@ -733,7 +734,8 @@ def write_tables(
     """Per-seed, summary, curve and over/under-recommendation tables of ``results``, and one JSON of all.
 
     Files (each written atomically): ``<stem>_seeds.csv`` (one :meth:`SeedResult.row` per run),
-    ``<stem>_summary.csv`` (:func:`ftmamba_lite.learn.experiments.summarize` grouped ``by``), ``<stem>_curves.csv``
+    ``<stem>_summary.csv`` (:func:`~ftmamba_lite.learn.experiments.summarize` grouped ``by``),
+    ``<stem>_curves.csv``
     (every evaluation of every run: Figure 4), ``<stem>_over_under.csv`` (Figure 5; tabular runs only) and
     ``<stem>.json`` (``meta``, the seeds and the summary). Returns ``{kind: path}``.
     """

@@ -86,8 +86,9 @@ def _feature_table(
             if too_big.any():
                 row = frame.index[int(np.flatnonzero(too_big)[0])]
                 raise ValueError(
-                    f"column {column!r} of the {name} table holds {float(values[too_big][0])!r} at row {row!r}: "
-                    f"numeric features must be finite and within float32's range (|x| <= {FLOAT32_MAX:.3g})"
+                    f"column {column!r} of the {name} table holds {float(values[too_big][0])!r} at row "
+                    f"{row!r}: numeric features must be finite and within float32's range "
+                    f"(|x| <= {FLOAT32_MAX:.3g})"
                 )
     num = [c for c in columns if kinds[c] == "numeric" and c != id_column]
     cat = [c for c in columns if kinds[c] == "categorical" and c != id_column]
@@ -188,8 +189,8 @@ class Tables:
                 raise TypeError(f"{role} must name a column (a str), got {column!r}")
             if column in OUTPUT_COLUMNS:
                 raise ValueError(
-                    f"{role}={column!r}: recommend returns the columns {list(OUTPUT_COLUMNS)} beside the ids, "
-                    f"so an id or target column may not be named {column!r}: rename it first"
+                    f"{role}={column!r}: recommend returns the columns {list(OUTPUT_COLUMNS)} beside the "
+                    f"ids, so an id or target column may not be named {column!r}: rename it first"
                 )
         for (role_a, a), (role_b, b) in ((x, y) for i, x in enumerate(named) for y in named[i + 1 :]):
             if a == b:
@@ -219,8 +220,8 @@ class Tables:
             if duplicated.any():
                 row = table.index[int(np.flatnonzero(duplicated.to_numpy())[0])]
                 raise ValueError(
-                    f"the {side} table lists {id_col!r} value {table[id_col][duplicated].iloc[0]!r} more than "
-                    f"once (again at row {row!r}): one row per {side[:-1]}"
+                    f"the {side} table lists {id_col!r} value {table[id_col][duplicated].iloc[0]!r} more "
+                    f"than once (again at row {row!r}): one row per {side[:-1]}"
                 )
             features_table = _feature_table(table, id_col, features, numeric, categorical, use_ids, side)
             encoder = TableEncoder(features_table.numeric, features_table.categorical, standardize)
@@ -331,8 +332,8 @@ def _check_target(interactions: pd.DataFrame, target: str) -> None:
     if bad.any():
         row = interactions.index[int(np.flatnonzero(bad)[0])]
         raise ValueError(
-            f"target column {target!r} holds {float(values[bad][0])!r} at row {row!r} ({int(bad.sum())} such row(s)): "
-            f"targets must be finite numbers within float32's range (|y| <= {FLOAT32_MAX:.3g})"
+            f"target column {target!r} holds {float(values[bad][0])!r} at row {row!r} ({int(bad.sum())} such "
+            f"row(s)): targets must be finite numbers within float32's range (|y| <= {FLOAT32_MAX:.3g})"
         )
 
 
