@@ -379,13 +379,14 @@ def check_blelloch_scan(fn: object) -> bool:
     """02.4 (second part): ``fn(a, x, combine)`` -> h (..., l), every prefix of h_t = a_t h_{t-1} + x_t.
 
     Checked against the library's scan (:func:`~ftmamba_lite.ops.ssm.selective_scan_parallel`'s rounds) on
-    l = 1, 2, 8, 16 with batch axes in front: the values, the gradient with respect to a and x of a random
-    weighted sum of h, the work (the pairs passed through ``combine``: at most 2 (l - 1), where a
-    Hillis-Steele scan combines about l log2 l) and the depth (calls of ``combine``, each combining one
-    round's pairs: at most 2 log2 l, where the recurrence needs l - 1)."""
+    l = 1, 2, 8, 16, 32 with batch axes in front: the values, the gradient with respect to a and x of a random
+    weighted sum of h, the work (the pairs passed through ``combine``: at most 3 l, so O(l); the inclusive
+    up- and down-sweep needs fewer than 2 l, an exclusive scan finished with one more round fewer than 3 l,
+    while a Hillis-Steele scan combines about l log2 l) and the depth (calls of ``combine``, each combining
+    one round's pairs: at most 2 log2 l + 1, where the recurrence needs l - 1)."""
     generator = torch.Generator().manual_seed(404)
     cases = []
-    for shape in ((3, 8), (2, 4, 16), (5, 1), (1, 2)):
+    for shape in ((3, 8), (2, 4, 16), (5, 1), (1, 2), (2, 32)):
         a = torch.rand(shape, generator=generator, dtype=torch.float64) * 0.9 + 0.05  # a_t in (0.05, 0.95)
         x = torch.randn(shape, generator=generator, dtype=torch.float64)
         weight = torch.randn(shape, generator=generator, dtype=torch.float64)
@@ -410,18 +411,19 @@ def check_blelloch_scan(fn: object) -> bool:
         axes = names[a.dim()]
         _compare(got, case.extra["h"], "h", axes, rtol=1e-6, atol=1e-8)
         length, (pairs, calls) = a.shape[-1], case.extra["count"]
-        rounds = 2 * math.ceil(math.log2(length)) if length > 1 else 0
+        rounds = 2 * math.ceil(math.log2(length)) + 1 if length > 1 else 1
         if length > 1 and pairs == 0:
             raise _Mismatch("the combine passed to your function was never called: use it for every step")
-        if pairs > 2 * (length - 1):
+        if pairs > 3 * length:
             raise _Mismatch(
-                f"your scan combined {pairs} pairs for l = {length}: more than the 2 (l - 1) = "
-                f"{2 * (length - 1)} of a work-efficient scan (a Hillis-Steele scan does about l log2 l)"
+                f"your scan combined {pairs} pairs for l = {length}: more than the 3 l = {3 * length} a "
+                "work-efficient scan needs (a Hillis-Steele scan combines about l log2 l)"
             )
         if calls > rounds:
             raise _Mismatch(
                 f"your scan called combine {calls} times for l = {length}, one after another: Blelloch's "
-                f"scan needs 2 log2 l = {rounds} rounds; combine all pairs of a round in one call"
+                f"scan needs 2 log2 l rounds (+ 1 to finish an exclusive scan) = {rounds}; combine all pairs "
+                "of a round in one call"
             )
         # the gradient: rerun with inputs that require it
         a_in, x_in = a.clone().requires_grad_(), x.clone().requires_grad_()
@@ -444,8 +446,8 @@ def check_blelloch_scan(fn: object) -> bool:
         "one call combines many pairs; return the x part."
     )
     right = (
-        "your scan gives every prefix, its gradient matches the library's, and it combines at most 2 (l - 1) "
-        "pairs: work-efficient, as Blelloch's."
+        "your scan gives every prefix, its gradient matches the library's, it combines O(l) pairs "
+        "(work-efficient) in O(log l) rounds, as Blelloch's."
     )
     return _run(fn, "your scan", cases, verify, right, hint)
 

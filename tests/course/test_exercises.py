@@ -224,6 +224,29 @@ def _sequential_scan(a, x, combine):  # noqa: ANN001, ANN202
     return torch.stack([h for _, h in steps], dim=-1)
 
 
+def _exclusive_then_combine(a, x, combine):  # noqa: ANN001, ANN202
+    """The classic Blelloch scan (identity at the root, exclusive prefixes), finished by one more round."""
+    length, steps = a.shape[-1], (a, x)
+    a, x = a.clone(), x.clone()
+    span = 1
+    while span < length:
+        right = torch.arange(2 * span - 1, length, 2 * span)
+        a[..., right], x[..., right] = combine(
+            (a[..., right - span], x[..., right - span]), (a[..., right], x[..., right])
+        )
+        span *= 2
+    a[..., length - 1], x[..., length - 1] = 1.0, 0.0  # the identity step
+    span = length // 2
+    while span >= 1:
+        right = torch.arange(2 * span - 1, length, 2 * span)
+        left_a, left_x = a[..., right - span], x[..., right - span]
+        parent_a, parent_x = a[..., right], x[..., right]
+        a[..., right - span], x[..., right - span] = parent_a, parent_x
+        a[..., right], x[..., right] = combine((parent_a, parent_x), (left_a, left_x))
+        span //= 2
+    return combine((a, x), steps)[1]  # exclusive prefix, then the step itself
+
+
 def _windows_targets_not_shifted(train, max_len):  # noqa: ANN001, ANN202
     inputs, _ = bc.solve_training_windows(train, max_len)
     return inputs, inputs
@@ -249,8 +272,8 @@ WRONG_FUNCTIONS = [
     ("check_recurrence", lambda *a: bc.solve_recurrence(*a).transpose(1, 2), "y has shape (2, 7, 3)"),
     ("check_combine", lambda first, second: bc.solve_combine(second, first), "applied the second step first"),
     ("check_combine", lambda first, second: (second[0] * first[0], second[1] + first[1]), "x[i=0] is"),
-    ("check_blelloch_scan", _hillis_steele, "more than the 2 (l - 1) = 14 of a work-efficient scan"),
-    ("check_blelloch_scan", _sequential_scan, "called combine 7 times for l = 8"),
+    ("check_blelloch_scan", _hillis_steele, "combined 49 pairs for l = 16: more than the 3 l = 48"),
+    ("check_blelloch_scan", _sequential_scan, "called combine 15 times for l = 16"),
     (
         "check_blelloch_scan",
         lambda a, x, c: bc.solve_blelloch_scan(a, x, c).detach(),
@@ -292,6 +315,12 @@ def test_a_function_checker_catches_a_wrong_function_and_names_the_mismatch(
     out = capsys.readouterr().out
     assert out.startswith("Not quite: on ") and "Hint:" in out
     assert named in out, out
+
+
+def test_the_scan_checker_accepts_the_classic_exclusive_scan_finished_by_one_round(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert exercises.check_blelloch_scan(_exclusive_then_combine) is True
 
 
 def test_a_function_checker_reports_where_the_first_mismatch_is(capsys: pytest.CaptureFixture[str]) -> None:
