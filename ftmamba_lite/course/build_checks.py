@@ -352,7 +352,7 @@ def solve_blelloch_scan(
 ) -> Tensor:
     """Every h_t of h_t = a_t h_{t-1} + x_t, h_{-1} = 0, along the last axis: a, x (..., l) -> h (..., l).
 
-    Up-sweep: in round r (span s = 2^r) position i with i + 1 a multiple of 2 s composes the block before
+    Up-sweep: in round j (span s = 2^j) position i with i + 1 a multiple of 2 s composes the block before
     it, so it ends holding steps i - 2 s + 1 .. i (l - 1 combines in all). Down-sweep: with s halving, the
     position s after each block end receives the prefix up to that end (fewer than l more). Depth 2 log2 l.
     """
