@@ -135,6 +135,12 @@ def _run(
             known = diagnose(got, case) if diagnose is not None else None
             print(f"Not quite: on {case.what}, {mismatch}. Hint: {known or hint}")
             return False
+        except Exception as err:  # a result of the wrong kind, or the function failed when rerun
+            print(
+                f"Not quite: on {case.what}, checking the result failed ({type(err).__name__}: {err}). "
+                f"Hint: {hint}"
+            )
+            return False
     print(f"Correct! {right}")
     return True
 
@@ -660,7 +666,12 @@ def solve_training_windows(train: Sequence[np.ndarray], max_len: int) -> tuple[n
 
 def _window_rows(inputs: object, targets: object) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """The windows as sorted (inputs, targets) rows without their 0 padding (the order of rows is free)."""
-    x, y = np.asarray(inputs), np.asarray(targets)
+    try:
+        x, y = np.asarray(inputs, dtype=np.int64), np.asarray(targets, dtype=np.int64)
+    except (TypeError, ValueError) as err:
+        raise _Mismatch(
+            "inputs and targets should be two (windows, l) integer arrays, padded with 0"
+        ) from err
     if x.ndim != 2 or x.shape != y.shape:
         raise _Mismatch(
             f"inputs {x.shape} and targets {y.shape} should be two 2-D arrays (m, l) of one shape"

@@ -302,6 +302,17 @@ WRONG_FUNCTIONS = [
     ("check_hr_ndcg", lambda s, r, k: (r[:, :k].any(1), bc.solve_hr_ndcg(s, r, k)[1]), "HR@3[user="),
     ("check_training_windows", _windows_targets_not_shifted, "should have inputs"),
     ("check_training_windows", _windows_uncut, "more than max_len = 4"),
+    (
+        "check_training_windows",
+        lambda train, m: ([list(h[:-1]) for h in train], [list(h[1:]) for h in train]),
+        "two (windows, l) integer arrays, padded with 0",
+    ),
+    ("check_hr_ndcg", lambda s, r, k: ("hr", "ndcg"), "HR@3 should be a tensor or an array, got str"),
+    (
+        "check_blelloch_scan",
+        lambda a, x, c: 1 / 0 if a.requires_grad else bc.solve_blelloch_scan(a, x, c),
+        "checking the result failed (ZeroDivisionError",
+    ),
     ("check_training_windows", lambda train, m: bc.solve_training_windows(train[:-1], m), "examples"),
 ]
 """Deliberately wrong functions and what the checker's report must name (the mismatch, or the mistake)."""
