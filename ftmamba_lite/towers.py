@@ -8,7 +8,9 @@ A tower maps one table row to an embedding:
 
     tokens = FeatureTokenizer(x)          (b, l, d)
     h      = Embedder(tokens)             (b, l, d)      Mamba or Transformer layers
-    f(x)   = FFN(h[:, [CLS]])             (b, o)         d -> 64 -> 32, ReLU after both (paper III)
+    f(x)   = FFN(h[:, [CLS]])             (b, o)         d -> 64 -> 32, ReLU after the first layer only
+                                                         (the paper, III, also after the last:
+                                                         ``final_activation=True``)
 
 and the two-tower model scores a (user, item) pair by the similarity of the two embeddings,
 s(u, i) = <f(u), g(i)> (dot, the paper's choice) or their cosine.

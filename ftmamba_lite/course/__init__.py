@@ -2,7 +2,8 @@
 
 * :mod:`~ftmamba_lite.course.environment` -- :func:`setup` (every notebook's setup cell), :func:`in_colab`,
   :func:`spotify_source`.
-* :mod:`~ftmamba_lite.course.demos` -- :func:`impulse_response`, :func:`work_depth`, :func:`token_influence`.
+* :mod:`~ftmamba_lite.course.demos` -- :func:`combine`, :func:`impulse_response`, :func:`work_depth`,
+  :func:`token_influence`.
 * :mod:`~ftmamba_lite.course.plots` -- plotly figures (pure functions of tables and arrays).
 * :mod:`~ftmamba_lite.course.widgets`, :mod:`~ftmamba_lite.course.sequence_widgets` -- the live panels.
 * :mod:`~ftmamba_lite.course.exercises` -- the notebooks' exercise checkers and worked solutions
@@ -15,11 +16,12 @@
 Nothing outside this subpackage imports it (``tests/test_layers.py``). Symbols: ``docs/notation.md``.
 """
 
-from .demos import impulse_response, token_influence, work_depth
+from .demos import combine, impulse_response, token_influence, work_depth
 from .environment import NotebookEnvironment, in_colab, setup, spotify_source
 
 __all__ = [
     "NotebookEnvironment",
+    "combine",
     "impulse_response",
     "in_colab",
     "setup",

@@ -1,5 +1,6 @@
 """Small demonstrations the notebooks compute (tensors in, arrays or tables out).
 
+* :func:`combine` -- the associative combine of two scan steps (a, x) (notebook 02).
 * :func:`impulse_response` -- the selective SSM of one channel driven by impulses (notebook 02, paper II-A).
 * :func:`work_depth` -- rounds and operations of the recurrence and of the associative scan (notebook 02).
 * :func:`token_influence` -- which output tokens a change of one input token reaches (notebook 01, the
@@ -19,7 +20,17 @@ from torch import Tensor, nn
 
 from ..ops.ssm import selective_scan_ref
 
-__all__ = ["impulse_response", "token_influence", "work_depth"]
+__all__ = ["combine", "impulse_response", "token_influence", "work_depth"]
+
+
+def combine(first: tuple[Tensor, Tensor], second: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Step (a1, x1) followed by step (a2, x2), each the affine map h -> a h + x: (a2 a1, a2 x1 + x2).
+
+    The associative combine of the scan (docs/notation.md, "Scan"); ``a`` and ``x`` of any broadcastable
+    shapes, e.g. (..., l) for l steps at once.
+    """
+    (a1, x1), (a2, x2) = first, second
+    return a2 * a1, a2 * x1 + x2
 
 
 def impulse_response(

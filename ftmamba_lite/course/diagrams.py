@@ -10,6 +10,14 @@ the SVG file.
 * :func:`mamba_block` -- the Mamba layer of the paper's Figure 1(a), notebook 03.
 * :func:`two_towers` -- the two-tower model of the paper's Figure 3, notebook 04.
 * :func:`mamba4rec_block` -- Mamba4Rec's embedding, block and prediction layer, notebook 08.
+* :func:`recommender_pipeline` -- :class:`ftmamba_lite.recommender.Recommender` from three tables to a ranked
+  list, notebook 00.
+* :func:`figure5_procedure` and :func:`plateau_position` -- the paper's Figure 5 analysis and where a seed
+  ended between popularity and the oracle, notebook 05.
+* :func:`hm_pipeline` -- the Kaggle H&M files to (user, article, target) triples, notebook 06.
+* :func:`vaccine_environment` -- the cluster-matching environment of the vaccine experiment, notebook 07.
+* :func:`leave_one_out_windows` and :func:`causal_mask` -- leave-one-out, the windows with inputs and targets
+  shifted by one, and which inputs each output reads, notebook 08.
 
 Symbols follow the repository's notation page (``docs/notation.md``): b batch, k features, l tokens, d width,
 d_in = e d, n state size, w convolution width, v items.
@@ -24,11 +32,18 @@ from pathlib import Path
 __all__ = [
     "DIAGRAMS",
     "Diagram",
+    "causal_mask",
     "feature_tokenizer",
+    "figure5_procedure",
+    "hm_pipeline",
+    "leave_one_out_windows",
     "mamba4rec_block",
     "mamba_block",
+    "plateau_position",
+    "recommender_pipeline",
     "scan_trees",
     "two_towers",
+    "vaccine_environment",
 ]
 
 _INK = "#222222"
@@ -355,10 +370,12 @@ def mamba_block() -> Diagram:
     c.box(110, 345, 170, 40, "x_proj, dt_proj", "linear", "selection: Δ, B, C from x")
     c.line([(110, 366), (190, 418)])
     c.shape(20, 392, "Δ: (b, d_in, l)", anchor="start")
-    c.shape(20, 407, "B, C: (b, n, l)", anchor="start")
+    c.shape(20, 407, "B, C: (b, l, n)", anchor="start")
+
     c.box(cx + 30, 440, 250, 42, "selective SSM (scan)", "ssm", "h_t = exp(Δ_t A) h_t-1 + Δ_t B_t x_t")
     c.shape(cx + 40, 478, "A: (d_in, n), D: (d_in,)", anchor="start")
     c.shape(cx + 40, 493, "state h: (b, d_in, n)", anchor="start")
+    c.text(cx + 40, 508, "B, C enter the scan as (b, n, l)", size=10, anchor="start")
     c.box(zx, 268, 90, 28, "σ (SiLU)", "act")
     c.line([(zx, 282), (zx, 520), (cx + 42, 520)])
     c.text(zx + 8, 400, "gate σ(z)", size=11, anchor="start")
@@ -443,9 +460,245 @@ def mamba4rec_block() -> Diagram:
     c.box(x, 500, 160, 28, "LayerNorm", "norm")
     c.shape(x + 120, 504, "S: (b, l, d)")
     c.line([(x, 514), (x, 538)])
-    c.box(x, 556, 300, 34, "last position s = S_l, scores s E^T", "linear", "softmax cross-entropy")
-    c.shape(x, 590, "s: (b, d)   scores: (b, v)")
+    c.box(x, 556, 300, 34, "last position q = S_l, scores q E^T", "linear", "softmax cross-entropy")
+    c.shape(x, 590, "q: (b, d)   scores: (b, v)")
     c.text(x, 620, "causal: the state at position t has read i_1 ... i_t only", size=11)
+    return c.diagram()
+
+
+def recommender_pipeline() -> Diagram:
+    """:class:`ftmamba_lite.recommender.Recommender`: interactions, users and items tables -> one encoder per
+    table -> (user, item, target) triples -> the two towers trained -> every item scored for a user -> the
+    top k unseen items, a ranked list."""
+    c = _Canvas(760, 470, "Recommender: three tables in, a ranked list out")
+    for x, name, cols in (
+        (130, "interactions", "user_id, item_id (, target)"),
+        (380, "users", "user_id + feature columns"),
+        (630, "items", "item_id + feature columns"),
+    ):
+        c.box(x, 70, 220, 38, name, "data", cols)
+    for x in (380, 630):
+        c.line([(x, 89), (x, 130)])
+        c.box(x, 148, 210, 34, "TableEncoder", "conv", "numeric standardised, K_j + 1 rows")
+        c.shape(x, 182, "x_num (rows, k_num), x_cat (rows, k_cat)")
+    c.line([(130, 89), (130, 228)])
+    c.box(130, 248, 220, 38, "triples (u, i, y)", "data", "implicit: + sampled negatives y = 0")
+    c.line([(380, 187), (380, 228)])
+    c.line([(630, 187), (630, 228)])
+    c.box(505, 248, 400, 38, "two towers f(u), g(i) (04), trained by fit", "ssm", "MSE or in-batch softmax")
+    c.line([(240, 248), (303, 248)])
+    c.line([(505, 267), (505, 300)])
+    c.box(505, 318, 330, 34, "score every item: s(u, i) = <f(u), g(i)>", "linear")
+    c.shape(505, 350, "scores: (users, v)")
+    c.line([(505, 356), (505, 380)])
+    c.box(505, 398, 330, 34, "drop seen items, take the top k", "op", "recommend(users, k)")
+    c.line([(340, 398), (250, 398)])
+    c.box(140, 398, 210, 40, "ranked list", "data", "user_id, item_id, score, rank")
+    c.shape(140, 432, "(users x k rows)")
+    c.text(380, 460, "a new user: the same encoder, the id falls back to the 'unknown' row", size=11)
+    return c.diagram()
+
+
+def figure5_procedure() -> Diagram:
+    """The paper's Figure 5 for one run: every test user receives as many recommendations as songs they like
+    (the top n_u of their ranking); per song, recommended minus liked counts; songs ordered by like rank."""
+    c = _Canvas(760, 430, "Figure 5: is a song recommended more or less often than it is liked?")
+    c.box(120, 70, 200, 40, "scores", "data", "s(u, i): (users, items)")
+    c.box(120, 140, 200, 40, "relevant", "data", "liked: (users, items)")
+    c.line([(220, 70), (283, 95)])
+    c.line([(220, 135), (283, 118)])
+    c.box(380, 105, 190, 48, "user u gets its top n_u", "op", "n_u = songs u likes")
+    c.box(590, 70, 150, 34, "recommended(i)", "linear", "count over users")
+    c.box(590, 140, 150, 34, "liked(i)", "linear", "count over users")
+    c.line([(475, 95), (513, 75)])
+    c.line([(220, 150), (513, 150)])
+    c.box(590, 215, 260, 34, "difference(i) = recommended - liked", "op")
+    c.line([(665, 70), (740, 70), (740, 215), (722, 215)])
+    c.line([(590, 157), (590, 196)])
+    c.text(590, 262, "sums to 0 over the songs (as many recommendations as likes)", size=11)
+    base, x0 = 340, 100
+    heights = [-6, -2, 4, 1, -3, 18, -5, -4, 2, -5]  # a made-up run, for the picture only
+    c.line([(x0 - 10, base), (x0 + 10 * 42 + 10, base)], arrow=False)
+    for j, h in enumerate(heights):
+        x = x0 + j * 42
+        colour = "#c0504d" if h > 0 else "#4f81bd"
+        c.items.append(
+            f"<rect x='{x:.1f}' y='{base - 4 * max(h, 0):.1f}' width='28' height='{4 * abs(h):.1f}' "
+            f"fill='{colour}'/>"
+        )
+        c.text(x + 14, base + 40, str(j + 1), size=10)
+    c.text(x0 + 210, base + 56, "like rank (1 = the song liked by most test users)", size=11)
+    c.text(560, 298, "above 0: over-recommended", size=11, anchor="start", color="#c0504d")
+    c.text(560, 372, "below 0: under-recommended", size=11, anchor="start", color="#4f81bd")
+    c.text(560, 392, "a tall bar: a song pushed to everyone", size=11, anchor="start")
+    return c.diagram()
+
+
+def plateau_position() -> Diagram:
+    """Where a trained seed ended: 0 at the popularity baseline of the same seed (the plateau), 1 at the
+    oracle of the same seed (the ceiling); above 0.5 it left the plateau (``experiments.plateau_position``).
+    """
+    c = _Canvas(720, 230, "Plateau position of one seed: (model - popularity) / (oracle - popularity)")
+    x0, x1, y = 140, 600, 120
+    c.line([(x0, y), (x1, y)], arrow=False, width=2)
+    for pos, label, sub in (
+        (0.0, "popularity", "the plateau: one ranking for all"),
+        (1.0, "oracle", "ceiling"),
+    ):
+        x = x0 + pos * (x1 - x0)
+        c.line([(x, y - 12), (x, y + 12)], arrow=False, width=2)
+        c.text(x, y - 22, f"{pos:g}: {label}", size=12, weight="bold")
+        c.text(x, y + 30, sub, size=10, color="#555555")
+    mid = (x0 + x1) / 2
+    c.line([(mid, y - 30), (mid, y + 30)], arrow=False, dashed=True)
+    c.text(mid, y - 38, "0.5", size=11)
+    c.dot(x0 + 0.05 * (x1 - x0), y, fill="#c0504d")
+    c.text(x0 + 0.05 * (x1 - x0), y + 52, "stayed", size=11, color="#c0504d")
+    c.dot(x0 + 0.93 * (x1 - x0), y, fill="#4f81bd")
+    c.text(x0 + 0.93 * (x1 - x0), y + 52, "left the plateau", size=11, color="#4f81bd")
+    c.shape(360, 205, "one position per (model, seed), metric HR@1 on the test users (100, 50)")
+    return c.diagram()
+
+
+def hm_pipeline() -> Diagram:
+    """The H&M loader (``datasets.hm.load_hm``): the three Kaggle files -> the 100 most purchased articles,
+    the customers' features, and (user, article, target) triples with one sampled negative per purchase."""
+    c = _Canvas(780, 460, "H&M: three Kaggle files -> (user, article, target) triples")
+    files = (
+        (130, "customers.csv", "age, FN, Active, club, news freq."),
+        (390, "transactions_train.csv", "customer, article, date"),
+        (650, "articles.csv", "article_id, prod_name, ..."),
+    )
+    for x, name, cols in files:
+        c.box(x, 70, 240, 40, name, "data", cols)
+    c.line([(390, 90), (390, 130)])
+    c.box(390, 150, 260, 34, "the 100 most purchased articles", "op", "the rest is dropped")
+    c.line([(650, 90), (650, 150), (520, 150)])
+    c.line([(130, 90), (130, 228)])
+    c.box(130, 248, 240, 40, "user table", "conv", "age (numeric) + 4 categorical")
+    c.shape(130, 282, "user_num (users, 1), user_cat (users, 4)")
+    c.line([(390, 167), (390, 228)])
+    c.box(390, 248, 230, 40, "purchases among the 100", "op", "each drawn purchase:")
+    c.line([(500, 167), (600, 228)])
+    c.box(650, 248, 170, 40, "item table", "conv", "prod_name (categorical)")
+    c.shape(650, 282, "item_cat (v, 1), v = 100")
+    c.line([(390, 268), (300, 330)])
+    c.line([(390, 268), (480, 330)])
+    c.box(300, 348, 170, 34, "positive (u, i, 1)", "linear", "the article bought")
+    c.box(480, 348, 170, 34, "negative (u, j, 0)", "linear", "j never bought by u")
+    c.line([(300, 365), (390, 400)])
+    c.line([(480, 365), (390, 400)])
+    c.box(390, 418, 240, 30, "training triples (u, i, y)", "data")
+    for row, line in enumerate(
+        (
+            "test users: 5+ purchases,",
+            "kept out of training; their",
+            "purchases are the relevant",
+            "items: (users, 100)",
+        )
+    ):
+        c.text(585, 340 + 16 * row, line, size=11, anchor="start")
+    return c.diagram()
+
+
+def vaccine_environment() -> Diagram:
+    """The vaccine-messaging environment (``datasets.vaccine.load_vaccine``): k-means on users and on
+    messages; a pair is a vaccination with probability 0.9 when the two clusters match, 0.1 otherwise."""
+    c = _Canvas(760, 450, "Vaccine messaging: clusters decide who is persuaded by which message")
+    c.box(170, 70, 250, 40, "users", "data", "age + 7 categorical features")
+    c.box(590, 70, 250, 40, "messages", "data", "100 texts (10 themes)")
+    c.line([(170, 90), (170, 130)])
+    c.box(170, 150, 250, 36, "one-hot + standardised age", "conv")
+    c.line([(590, 90), (590, 130)])
+    c.box(590, 150, 250, 36, "TF-IDF, reduced to 32 dims", "conv")
+    for x, who in ((170, "user"), (590, "message")):
+        c.line([(x, 168), (x, 200)])
+        c.box(x, 220, 250, 36, f"k-means: {who} cluster", "ssm", "CLUSTERS groups")
+    c.line([(295, 220), (465, 220)], arrow=False, dashed=True)
+    c.text(380, 212, "same label = match", size=11)
+    c.text(380, 236, "(labels paired at random)", size=10, color="#555555")
+    c.line([(170, 238), (330, 300)])
+    c.line([(590, 238), (430, 300)])
+    c.box(380, 318, 320, 40, "P(y = 1 | u, i)", "op", "0.9 if the clusters match, else 0.1")
+    c.line([(380, 338), (380, 372)])
+    c.box(380, 390, 320, 34, "training pairs (u, i, y), y in {0, 1}", "data")
+    c.text(
+        380,
+        432,
+        "a test user's relevant messages: those of the matching cluster (messages / clusters)",
+        size=11,
+    )
+    return c.diagram()
+
+
+def leave_one_out_windows(length: int = 8) -> Diagram:
+    """Leave-one-out on one history of ``length`` items: the last item is the test target, the one before the
+    validation target; the m training items give inputs i_1 .. i_{m-1} and targets i_2 .. i_m, shifted by
+    one."""
+    if length < 4:
+        raise ValueError(f"length must be at least 4 to show the split, got {length}")
+    c = _Canvas(760, 330, "Leave-one-out: one history, and its training window shifted by one")
+    x0, w = 110, 64
+    c.text(20, 82, "history", size=12, anchor="start", weight="bold")
+    for t in range(length):
+        kind = "norm" if t == length - 1 else "act" if t == length - 2 else "data"
+        c.box(x0 + t * w + w / 2, 78, w - 8, 30, f"i_{t + 1}", kind)
+    c.text(x0 + (length - 1) * w + w / 2, 112, "test", size=11)
+    c.text(x0 + (length - 2) * w + w / 2, 112, "validation", size=11)
+    c.text(x0 + (length - 2) * w / 2, 112, "training items", size=11)
+    m = length - 2  # training items
+    c.text(20, 172, "inputs", size=12, anchor="start", weight="bold")
+    c.text(20, 232, "targets", size=12, anchor="start", weight="bold")
+    for t in range(m - 1):
+        x = x0 + t * w + w / 2
+        c.box(x, 168, w - 8, 30, f"i_{t + 1}", "data")
+        c.box(x, 228, w - 8, 30, f"i_{t + 2}", "linear")
+        c.line([(x, 184), (x, 212)])
+    c.text(x0 + (m - 1) * w + 10, 172, "0 (padding)", size=11, anchor="start", color="#555555")
+    c.shape(x0 + (m - 1) * w + 10, 232, "inputs, targets: (windows, l)", anchor="start")
+    c.text(
+        380,
+        280,
+        f"position t reads i_1 ... i_t and is trained to predict i_(t+1): {m - 1} examples in one pass",
+        size=11,
+    )
+    c.text(380, 300, "histories longer than max_len + 1 are cut into several windows", size=11)
+    return c.diagram()
+
+
+def causal_mask(length: int = 6) -> Diagram:
+    """Which inputs each output reads: the causal mask (Mamba by construction, SASRec's attention mask)
+    against full attention (FT-Transformer's layers, no mask); rows are outputs t, columns inputs."""
+    c = _Canvas(700, 330, "Which inputs can output t read? Causal versus full attention")
+    cell = 30
+    for x0, title, causal in (
+        (80, "causal: Mamba, SASRec (mask)", True),
+        (410, "full attention: no mask", False),
+    ):
+        c.text(x0 + length * cell / 2, 60, title, size=12, weight="bold")
+        for t in range(length):
+            c.text(x0 - 8, 102 + t * cell, f"{t + 1}", size=10, anchor="end")
+            c.text(x0 + t * cell + cell / 2, 80, f"{t + 1}", size=10)
+            for j in range(length):
+                seen = j <= t or not causal
+                fill = "#4f81bd" if seen else "#ffffff"
+                c.items.append(
+                    f"<rect x='{x0 + j * cell:.1f}' y='{74 + 10 + t * cell:.1f}' width='{cell - 2}' "
+                    f"height='{cell - 2}' fill='{fill}' stroke='#999999'/>"
+                )
+        c.shape(x0 + length * cell / 2, 96 + length * cell, "mask: (l, l), rows: output t, columns: input")
+    c.text(
+        350,
+        300,
+        "blank: -inf added to that attention score (PyTorch's generate_square_subsequent_mask)",
+        size=11,
+    )
+    c.text(
+        350,
+        318,
+        "the state at position t has read i_1 ... i_t only; full attention reads the future too",
+        size=11,
+    )
     return c.diagram()
 
 
@@ -455,5 +708,12 @@ DIAGRAMS = {
     "mamba_block": mamba_block,
     "two_towers": two_towers,
     "mamba4rec_block": mamba4rec_block,
+    "recommender_pipeline": recommender_pipeline,
+    "figure5_procedure": figure5_procedure,
+    "plateau_position": plateau_position,
+    "hm_pipeline": hm_pipeline,
+    "vaccine_environment": vaccine_environment,
+    "leave_one_out_windows": leave_one_out_windows,
+    "causal_mask": causal_mask,
 }
 """Every diagram of the course by name (the notebooks call the functions directly)."""
