@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from .datasets.base import RecDataset
+from .persistence import PARSERS, to_typed
 
 __all__ = ["AUTO_LIMIT", "MISSING", "EncodedData", "TableEncoder", "encode"]
 
@@ -55,7 +56,6 @@ MISSING = _Missing()
 STATE_FORMAT = 2  # to_state's layout: 2 stores missing values as ["missing", null]
 AUTO_LIMIT = 1e3  # |x| above this in the fitting data: "auto" standardises the column (see the module doc)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_CATEGORY_TYPES = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
 class TableEncoder:
@@ -245,14 +245,7 @@ class TableEncoder:
                 if value is MISSING:
                     pairs.append(["missing", None])
                     continue
-                plain = value.item() if isinstance(value, np.generic) else value
-                kind = _CATEGORY_TYPES.get(type(plain))
-                if kind is None:
-                    raise TypeError(
-                        f"category {value!r} of column {col!r} has type {type(value).__name__}; a saved "
-                        f"encoder holds {sorted(_CATEGORY_TYPES.values())} values: convert the column first"
-                    )
-                pairs.append([kind, plain])
+                pairs.append(to_typed(value, col, "category"))
             vocabularies[col] = pairs
         return {
             "format": STATE_FORMAT,
@@ -306,7 +299,7 @@ class TableEncoder:
         )
         encoder.means = {str(k): float(v) for k, v in state["means"].items()}
         encoder.stds = {str(k): float(v) for k, v in state["stds"].items()}
-        parse = {"str": str, "int": int, "float": float, "bool": bool, "missing": lambda value: MISSING}
+        parse: dict[str, Any] = {**PARSERS, "missing": lambda value: MISSING}
         if version < STATE_FORMAT:  # missing values were stored as the string "<missing>"
             parse["str"] = lambda value: MISSING if value == repr(MISSING) else str(value)
         encoder.vocabularies = {

@@ -42,12 +42,15 @@ __all__ = [
     "atomic_write_text",
     "canonical_json",
     "check_format",
+    "PARSERS",
+    "TYPE_NAMES",
     "ids_from_json",
     "ids_to_json",
     "package_version",
     "read_folder",
     "read_json_with_digest",
     "sha256_hex",
+    "to_typed",
     "write_folder",
     "write_json_with_digest",
 ]
@@ -306,30 +309,33 @@ def read_folder(
     return manifest, files
 
 
-_TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool"}
-_PARSERS = {"str": str, "int": int, "float": float, "bool": bool}
+TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool"}
+"""The Python types a saved id or category may have, and their names in the JSON ``[type, value]`` pairs."""
+PARSERS = {name: kind for kind, name in TYPE_NAMES.items()}
+
+
+def to_typed(value: object, column: str, what: str = "id") -> list[object]:
+    """``value`` as a JSON ``[type, value]`` pair (1, 1.0, True and "1" stay distinct); TypeError names the
+    column and the types that can be saved, ValueError a NaN or infinite number."""
+    plain = value.item() if isinstance(value, np.generic) else value
+    kind = TYPE_NAMES.get(type(plain))
+    if kind is None:
+        raise TypeError(
+            f"{what} {value!r} of column {column!r} has type {type(value).__name__}; a saved {what} is of "
+            f"type {sorted(TYPE_NAMES.values())}: convert the column first"
+        )
+    if kind == "float" and not math.isfinite(plain):
+        raise ValueError(f"{what} {value!r} of column {column!r} is not a finite number")
+    return [kind, plain]
 
 
 def ids_to_json(values: Sequence[object], column: str) -> list[list[object]]:
-    """Ids as JSON ``[type, value]`` pairs (1, 1.0, True and "1" stay distinct); TypeError names the column
-    and the types that can be saved; ValueError a NaN or infinite id."""
-    out = []
-    for value in values:
-        plain = value.item() if isinstance(value, np.generic) else value
-        kind = _TYPE_NAMES.get(type(plain))
-        if kind is None:
-            raise TypeError(
-                f"id {value!r} of column {column!r} has type {type(value).__name__}; ids of type "
-                f"{sorted(_TYPE_NAMES.values())} can be saved: convert the column first"
-            )
-        if kind == "float" and not math.isfinite(plain):
-            raise ValueError(f"id {value!r} of column {column!r} is not a finite number")
-        out.append([kind, plain])
-    return out
+    """Ids as JSON ``[type, value]`` pairs (:func:`to_typed`)."""
+    return [to_typed(value, column) for value in values]
 
 
 def ids_from_json(pairs: Sequence[Sequence[object]]) -> np.ndarray:
     """The ids of :func:`ids_to_json`: int64 when all are ints, else an object array."""
-    values = [_PARSERS[kind](value) for kind, value in pairs]
+    values = [PARSERS[kind](value) for kind, value in pairs]
     kinds = {kind for kind, _ in pairs}
     return np.array(values, dtype=np.int64 if kinds == {"int"} else object)

@@ -25,7 +25,7 @@ from torch import Tensor
 from ..datasets.movielens import training_windows
 from ..mamba import MambaLayer
 from ..metrics import per_user_metrics
-from ..ops.ssm import _associative_scan, selective_scan_ref
+from ..ops.ssm import associative_scan, selective_scan_ref
 from ..tokenizer import FeatureTokenizer
 from .demos import combine as library_combine
 
@@ -398,7 +398,7 @@ def check_blelloch_scan(fn: object) -> bool:
         weight = torch.randn(shape, generator=generator, dtype=torch.float64)
         length, batch = shape[-1], math.prod(shape[:-1])
         a_ref, x_ref = a.clone().requires_grad_(), x.clone().requires_grad_()
-        h = _associative_scan(a_ref.reshape(batch, 1, length, 1), x_ref.reshape(batch, 1, length, 1))
+        h = associative_scan(a_ref.reshape(batch, 1, length, 1), x_ref.reshape(batch, 1, length, 1))
         h = h.reshape(shape)
         (h * weight).sum().backward()
         extra = {

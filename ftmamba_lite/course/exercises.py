@@ -32,7 +32,6 @@ from ..analysis import over_under
 from ..mamba import MambaLayer
 from ..metrics import evaluate, metric_ceiling
 from ..tokenizer import FeatureTokenizer
-from ..towers import count_parameters
 from .build_checks import (
     check_blelloch_scan,
     check_combine,

@@ -40,6 +40,7 @@ from .checks import check_scan_inputs
 from .fused_scan import selective_scan_fused
 
 __all__ = [
+    "associative_scan",
     "selective_scan",
     "selective_scan_parallel",
     "selective_scan_ref",
@@ -118,7 +119,7 @@ def selective_scan_ref(
     return _finish(y, u, D, z).to(dtype_in)
 
 
-def _associative_scan(a: Tensor, x: Tensor) -> Tensor:
+def associative_scan(a: Tensor, x: Tensor) -> Tensor:
     """Inclusive scan of h_t = a_t h_{t-1} + x_t along dim 2 (Hillis & Steele, 1986).
 
     The pairs (a, x) compose associatively: (a1, x1) then (a2, x2) = (a2 a1, a2 x1 + x2). After round k every
@@ -156,7 +157,7 @@ def selective_scan_parallel(
     """The selective SSM through an associative scan over l (log depth); same numbers as the recurrence.
 
     Because h_t = Ā_t h_{t-1} + B̄_t u_t is linear in h, the steps compose associatively and can be
-    combined in any bracketing (see :func:`_associative_scan`). This version materialises the full
+    combined in any bracketing (see :func:`associative_scan`). This version materialises the full
     (b, d, l, n) state: it teaches the idea; it is not the fast CPU path.
 
     Arguments and shapes as :func:`selective_scan_ref`. Returns out (b, d, l).
@@ -166,7 +167,7 @@ def selective_scan_parallel(
     u, delta, A, B, C = _compute_dtype(u, delta, A, B, C)
     delta, dA = discretize(delta, A, delta_bias, delta_softplus)
     dBu = (delta * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # (b, d, l, 1) * (b, 1, l, n)
-    h = _associative_scan(dA, dBu)  # (b, d, l, n)
+    h = associative_scan(dA, dBu)  # (b, d, l, n)
     y = torch.einsum("bdln,bnl->bdl", h, C)  # y_t = C_t · h_t
     return _finish(y, u, D, z).to(dtype_in)
 
