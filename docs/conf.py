@@ -1,0 +1,186 @@
+"""Sphinx configuration of the course site (myst-nb, sphinx-book-theme).
+
+    python -m sphinx -b html docs site/html
+
+executes every notebook of ``notebooks/`` with its defaults and writes the site to ``site/html`` (the
+executed notebooks go to ``site/jupyter_execute``). ``FTM_DOCS_NOTEBOOKS`` (paths separated by ``,``,
+relative ones from the repository root) builds the site from other notebooks instead, e.g. one small one in
+a test.
+
+The notebooks are not copied into the repository: ``docs/notebooks/`` is generated here on every build
+(git-ignored), each copy with one extra markdown cell under its title that links the notebook's slide deck.
+After the build, :func:`_finish` writes one reveal.js deck per executed notebook to ``slides/``, replaces
+the build machine's absolute paths in every written page (:func:`relative_paths`) and fails the build when
+one is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+GENERATED = DOCS / "notebooks"
+SITE_ONLY = "site-only"  # the tag of the cell added to the copies (dropped from the decks)
+
+project = "ftmamba-lite"
+author = "ftmamba-lite developers"
+copyright = "ftmamba-lite developers, MIT licence"
+html_title = "ftmamba-lite: FT-Mamba, taught"
+
+extensions = ["myst_nb"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+# Every notebook runs at build time with its defaults; a failing cell fails the build.
+nb_execution_mode = "force"
+nb_execution_timeout = 1500  # seconds per cell
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+nb_merge_streams = True
+# plotly draws with a <script src> of plotly.js from its CDN: small pages, drawn when read online
+os.environ["PLOTLY_RENDERER"] = "notebook_connected"
+
+html_theme = "sphinx_book_theme"
+html_static_path = ["_static"]
+html_css_files = ["course.css"]
+html_theme_options = {
+    "repository_url": "https://github.com/ftmamba-lite/ftmamba-lite",
+    "use_repository_button": True,
+    "use_download_button": True,
+    "show_navbar_depth": 1,
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+}
+html_last_updated_fmt = None
+
+
+def _selected_notebooks() -> list[Path]:
+    chosen = os.environ.get("FTM_DOCS_NOTEBOOKS", "").strip()
+    if chosen:
+        paths = [Path(p.strip()).expanduser() for p in chosen.split(",") if p.strip()]
+        return [p if p.is_absolute() else ROOT / p for p in paths]  # relative: to the repository root
+    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _deck_cell(name: str) -> dict:
+    link = f'<a href="../slides/{name}.slides.html">the slide deck</a>'
+    return {
+        "cell_type": "markdown",
+        "id": "site-slides-link",
+        "metadata": {"tags": [SITE_ONLY], "slideshow": {"slide_type": "skip"}},
+        "source": (
+            f"**Teaching from this page?** Present it as slides: {link} (reveal.js: arrow keys, `f` full "
+            "screen, `Esc` for the overview); the [instructor's guide](../instructors.md) has its timing."
+        ),
+    }
+
+
+def _generate_notebooks() -> None:
+    """Copy the selected notebooks into docs/notebooks/ (a copy is rewritten only when it changes)."""
+    GENERATED.mkdir(exist_ok=True)
+    wanted = {}
+    for path in _selected_notebooks():
+        if not path.is_file():
+            raise FileNotFoundError(f"notebook {path} does not exist")
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        notebook["cells"].insert(1, _deck_cell(path.stem))
+        wanted[path.name] = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+    for stale in GENERATED.glob("*.ipynb"):
+        if stale.name not in wanted:
+            stale.unlink()
+    for name, text in wanted.items():
+        target = GENERATED / name
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+
+
+_generate_notebooks()
+
+
+# --- absolute paths of the build machine ------------------------------------------------------------------
+def _path_replacements() -> list[tuple[str, str]]:
+    """(absolute prefix, what a page shows instead), longest first: the repository root becomes a path
+    relative to it, its parent ``../``, the home folder ``~/``."""
+    pairs = {f"{ROOT}/": "", str(ROOT): ".", f"{ROOT.parent}/": "../", f"{Path.home()}/": "~/"}
+    for real in (ROOT.resolve(), ROOT.parent.resolve()):  # the same folders behind a symbolic link
+        pairs.setdefault(f"{real}/", "" if real == ROOT.resolve() else "../")
+    return sorted(pairs.items(), key=lambda kv: len(kv[0]), reverse=True)
+
+
+def _forbidden() -> re.Pattern[str]:
+    prefixes = {str(ROOT), str(ROOT.parent), str(Path.home()), "/work/", "/root/", "/home/"}
+    prefixes.discard("/")
+    return re.compile("|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True)))
+
+
+def relative_paths(text: str) -> str:
+    """``text`` with the build machine's absolute paths replaced (:func:`_path_replacements`)."""
+    for prefix, short in _path_replacements():
+        text = text.replace(prefix, short)
+    return text
+
+
+TEXT_FILES = {".html", ".js", ".ipynb", ".txt", ".json"}
+
+
+def _sanitise(folder: Path) -> list[str]:
+    """Rewrite every page and search index under ``folder``; return what still holds an absolute path."""
+    forbidden = _forbidden()
+    left = []
+    for path in folder.rglob("*"):
+        if path.suffix not in TEXT_FILES or not path.is_file() or "_static" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        fixed = relative_paths(text)
+        if fixed != text:
+            path.write_text(fixed, encoding="utf-8", errors="surrogateescape")
+        match = forbidden.search(fixed)
+        if match:
+            start = max(match.start() - 60, 0)
+            left.append(f"{path.relative_to(folder)}: ...{fixed[start : match.end() + 60]!r}...")
+    return left
+
+
+# --- slide decks -----------------------------------------------------------------------------------------
+def _write_decks(app) -> list[str]:
+    import nbformat
+    from nbconvert import SlidesExporter
+
+    executed = Path(app.outdir).parent / "jupyter_execute" / "notebooks"
+    decks = Path(app.outdir) / "slides"
+    decks.mkdir(exist_ok=True)
+    exporter = SlidesExporter(reveal_scroll=True, reveal_transition="none", reveal_number="c/t")
+    written = []
+    for source in sorted(GENERATED.glob("*.ipynb")):
+        path = executed / source.name
+        notebook = nbformat.read(path if path.is_file() else source, as_version=4)
+        notebook.cells = [c for c in notebook.cells if SITE_ONLY not in c.get("metadata", {}).get("tags", [])]
+        body, _ = exporter.from_notebook_node(notebook)
+        target = decks / f"{source.stem}.slides.html"
+        target.write_text(relative_paths(body), encoding="utf-8")
+        written.append(target.name)
+    return written
+
+
+def _finish(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    decks = _write_decks(app)
+    left = _sanitise(Path(app.outdir))
+    executed = Path(app.outdir).parent / "jupyter_execute"
+    if executed.is_dir():
+        left += _sanitise(executed)
+    if left:
+        raise RuntimeError("absolute paths of the build machine left in the site:\n" + "\n".join(left[:20]))
+    print(f"ftmamba-lite site: {len(decks)} slide decks in {Path(app.outdir).name}/slides/")
+
+
+def setup(app):
+    app.connect("build-finished", _finish)
