@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -44,12 +45,20 @@ nb_execution_timeout = 1500  # seconds per cell
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
-# plotly draws with a <script src> of plotly.js from its CDN: small pages, drawn when read online
+# plotly's figures come out as HTML with a <script src> of plotly.js from its CDN; _finish replaces that tag
+# with the site's own copy (_static/plotly.min.js, the version of the installed plotly), so every page loads
+# plotly.js once and draws its figures without a network
 os.environ["PLOTLY_RENDERER"] = "notebook_connected"
+PLOTLY_JS = "plotly.min.js"
+_PLOTLY_CDN = re.compile(
+    r'<script\b[^>]*src="https://cdn\.plot\.ly/[^"]*"[^>]*>\s*</script>'  # a figure's <script src>
+    r"|<script\b[^>]*>[^<]*https://cdn\.plot\.ly/[^<]*</script>"  # the renderer's module import
+)
 
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
+html_js_files = [PLOTLY_JS]
 html_theme_options = {
     "repository_url": "https://github.com/ftmamba-lite/ftmamba-lite",
     "use_repository_button": True,
@@ -131,7 +140,9 @@ TEXT_FILES = {".html", ".js", ".ipynb", ".txt", ".json"}
 
 
 def _sanitise(folder: Path) -> list[str]:
-    """Rewrite every page and search index under ``folder``; return what still holds an absolute path."""
+    """Rewrite every page and search index under ``folder``: the build machine's paths made relative,
+    plotly's CDN script tags removed from pages (they load the site's copy). Returns what still holds an
+    absolute path."""
     forbidden = _forbidden()
     left = []
     for path in folder.rglob("*"):
@@ -139,6 +150,8 @@ def _sanitise(folder: Path) -> list[str]:
             continue
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
         fixed = relative_paths(text)
+        if path.suffix == ".html":
+            fixed = _PLOTLY_CDN.sub("", fixed)
         if fixed != text:
             path.write_text(fixed, encoding="utf-8", errors="surrogateescape")
         match = forbidden.search(fixed)
@@ -149,20 +162,56 @@ def _sanitise(folder: Path) -> list[str]:
 
 
 # --- slide decks -----------------------------------------------------------------------------------------
+# reveal.js itself comes with the site (sphinx-revealjs's copy, _static/revealjs/), so a deck runs without a
+# network in a classroom; nbconvert's template loads it through require.js from a CDN, and where that cannot
+# load, the small loader below stands in for it.
+REVEAL = "_static/revealjs"
+_REQUIRE_FALLBACK = """<script>
+if (typeof window.require !== "function") {
+  window.require = function (config, scripts, done) {
+    var next = function (i) {
+      if (i === scripts.length) { return done(window.Reveal, window.RevealNotes); }
+      var tag = document.createElement("script");
+      tag.src = scripts[i];
+      tag.onload = function () { next(i + 1); };
+      document.head.appendChild(tag);
+    };
+    next(0);
+  };
+}
+</script>"""
+
+
+def _copy_reveal(outdir: Path) -> None:
+    import sphinx_revealjs
+
+    source = Path(sphinx_revealjs.__file__).parent / "_static" / "revealjs"
+    target = outdir / REVEAL
+    shutil.copytree(source / "dist", target / "dist", dirs_exist_ok=True)
+    shutil.copytree(source / "plugin" / "notes", target / "plugin" / "notes", dirs_exist_ok=True)
+    shutil.copy2(source / "LICENSE", target / "LICENSE")
+
+
 def _write_decks(app) -> list[str]:
     import nbformat
     from nbconvert import SlidesExporter
 
-    executed = Path(app.outdir).parent / "jupyter_execute" / "notebooks"
-    decks = Path(app.outdir) / "slides"
+    outdir = Path(app.outdir)
+    _copy_reveal(outdir)
+    executed = outdir.parent / "jupyter_execute" / "notebooks"
+    decks = outdir / "slides"
     decks.mkdir(exist_ok=True)
-    exporter = SlidesExporter(reveal_scroll=True, reveal_transition="none", reveal_number="c/t")
+    exporter = SlidesExporter(
+        reveal_url_prefix=f"../{REVEAL}", reveal_scroll=True, reveal_transition="none", reveal_number="c/t"
+    )
+    local = f'<script src="../_static/{PLOTLY_JS}"></script>'
     written = []
     for source in sorted(GENERATED.glob("*.ipynb")):
         path = executed / source.name
         notebook = nbformat.read(path if path.is_file() else source, as_version=4)
         notebook.cells = [c for c in notebook.cells if SITE_ONLY not in c.get("metadata", {}).get("tags", [])]
         body, _ = exporter.from_notebook_node(notebook)
+        body = _PLOTLY_CDN.sub("", body).replace("</head>", f"{_REQUIRE_FALLBACK}\n{local}\n</head>", 1)
         target = decks / f"{source.stem}.slides.html"
         target.write_text(relative_paths(body), encoding="utf-8")
         written.append(target.name)
@@ -172,6 +221,9 @@ def _write_decks(app) -> list[str]:
 def _finish(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
+    from plotly.offline import get_plotlyjs
+
+    (Path(app.outdir) / "_static" / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
     decks = _write_decks(app)
     left = _sanitise(Path(app.outdir))
     executed = Path(app.outdir).parent / "jupyter_execute"

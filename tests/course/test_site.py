@@ -70,11 +70,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_notebook_page_shows_its_figures_and_links_its_deck(site: Path) -> None:
     page = (site / "notebooks" / "99_small.html").read_text(encoding="utf-8")
-    assert "plotly-graph-div" in page and "cdn.plot.ly" in page  # plotly.js from its CDN
+    assert "plotly-graph-div" in page and "cdn.plot.ly" not in page  # plotly.js: the site's own copy
+    assert (
+        'src="../_static/plotly.min.js' in page and (site / "_static" / "plotly.min.js").stat().st_size > 1e6
+    )
     assert "<svg" in page or "image/svg+xml" in page or ".svg" in page  # the two-tower diagram
     assert 'href="../slides/99_small.slides.html"' in page
     deck = (site / "slides" / "99_small.slides.html").read_text(encoding="utf-8")
     assert deck.count("<section") >= 2 and "Reveal.initialize" in deck
+    assert '<script src="../_static/plotly.min.js"></script>' in deck and "cdn.plot.ly" not in deck
+    assert (
+        '"../_static/revealjs/dist/reveal.js"' in deck
+        and (site / "_static/revealjs/dist/reveal.js").is_file()
+    )
     assert "Teaching from this page" not in deck  # the site-only cell stays out of the deck
 
 
@@ -88,7 +96,9 @@ def test_every_page_is_in_the_sidebar_and_joined_by_previous_and_next(site: Path
     assert 'class="left-prev"' in page and 'class="right-next"' in page
     prev_next = re.findall(r'class="(?:left-prev|right-next)"\s+href="([^"]+)"', page)
     assert prev_next == ["../index.html", "../running.html"], prev_next
-    assert (site / "search.html").is_file() and "99 · A small page" in (site / "searchindex.js").read_text()
+    index = (site / "searchindex.js").read_text(encoding="utf-8")
+    titles = json.loads(index[index.index("(") + 1 : index.rindex(")")])["titles"]
+    assert (site / "search.html").is_file() and "99 · A small page" in titles
 
 
 def test_no_page_holds_an_absolute_path_of_the_build_machine(site: Path) -> None:
