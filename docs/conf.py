@@ -33,7 +33,7 @@ copyright = "ftmamba-lite developers, MIT licence"
 html_title = "ftmamba-lite: FT-Mamba, taught"
 
 extensions = ["myst_nb"]
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "attrs_block"]
 myst_heading_anchors = 3
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
@@ -136,6 +136,62 @@ def relative_paths(text: str) -> str:
     return text
 
 
+# --- widgets' last state without a network -------------------------------------------------------------
+# A page draws its widgets with @jupyter-widgets/html-manager from a CDN. Under each widget the page also
+# holds what its Output and HTML widgets showed last (a live figure, a table), as plain HTML: shown until
+# the widget manager draws the widget, and where it cannot load.
+_WIDGET_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(\{.*?\})</script>')
+_WIDGET_STATE = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S
+)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
+_BIG_SCRIPT = 100_000  # characters: a copy of plotly.js inside a drawing (the page loads the site's copy)
+
+
+def _output_html(output: dict) -> str:
+    from html import escape
+
+    data = output.get("data", {})
+    if "text/html" in data:
+        html = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
+        return _SCRIPT.sub(lambda m: "" if len(m.group(0)) > _BIG_SCRIPT else m.group(0), html)
+    if "image/png" in data:
+        return f'<img src="data:image/png;base64,{data["image/png"]}" alt="figure">'
+    text = data.get("text/plain") or output.get("text") or ""
+    text = "".join(text) if isinstance(text, list) else text
+    return f"<pre>{escape(text)}</pre>" if text.strip() else ""
+
+
+def widget_fallbacks(page: str) -> str:
+    """``page`` with the last drawing of each widget's Output and HTML children under the widget."""
+    found = _WIDGET_STATE.search(page)
+    if not found:
+        return page
+    state = json.loads(found.group(1)).get("state", {})
+
+    def shown(model_id: str, depth: int = 0) -> list[str]:
+        model = state.get(model_id.removeprefix("IPY_MODEL_"))
+        if model is None or depth > 20:
+            return []
+        values = model.get("state", {})
+        parts = []
+        if model.get("model_name") == "OutputModel":
+            parts += [_output_html(o) for o in values.get("outputs", [])]
+        elif model.get("model_name") in {"HTMLModel", "HTMLMathModel"} and values.get("value"):
+            parts.append(values["value"])
+        for child in values.get("children", []):
+            parts += shown(child, depth + 1)
+        return [p for p in parts if p]
+
+    def add(match: re.Match[str]) -> str:
+        parts = shown(json.loads(match.group(1)).get("model_id", ""))
+        if not parts:
+            return match.group(0)
+        return match.group(0) + '<div class="widget-fallback">' + "\n".join(parts) + "</div>"
+
+    return _WIDGET_VIEW.sub(add, page)
+
+
 TEXT_FILES = {".html", ".js", ".ipynb", ".txt", ".json"}
 
 
@@ -151,7 +207,7 @@ def _sanitise(folder: Path) -> list[str]:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
         fixed = relative_paths(text)
         if path.suffix == ".html":
-            fixed = _PLOTLY_CDN.sub("", fixed)
+            fixed = _PLOTLY_CDN.sub("", widget_fallbacks(fixed))
         if fixed != text:
             path.write_text(fixed, encoding="utf-8", errors="surrogateescape")
         match = forbidden.search(fixed)

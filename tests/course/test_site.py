@@ -35,6 +35,11 @@ def small_notebook(folder: Path) -> Path:
             "go.Figure(go.Scatter(x=[1, 2], y=[3, 4]), layout_title_text='a line')"
         ),
         nbformat.v4.new_code_cell(
+            "import ipywidgets as w\nfrom IPython.display import HTML\n\n"
+            "out = w.Output()\nout.append_display_data(HTML('<b>the last drawing</b>'))\n"
+            "w.VBox([w.HTML('the panel says hello'), out])"
+        ),
+        nbformat.v4.new_code_cell(
             "from pathlib import Path\n\nimport ftmamba_lite\n\n"
             "print('data in', Path(ftmamba_lite.__file__).resolve().parent / 'resources')\n"
             "print('home', Path.home() / 'data')"
@@ -84,6 +89,12 @@ def test_the_notebook_page_shows_its_figures_and_links_its_deck(site: Path) -> N
         and (site / "_static/revealjs/dist/reveal.js").is_file()
     )
     assert "Teaching from this page" not in deck  # the site-only cell stays out of the deck
+
+
+def test_a_widget_keeps_its_last_drawing_in_the_page(site: Path) -> None:
+    page = (site / "notebooks" / "99_small.html").read_text(encoding="utf-8")
+    fallback = page[page.index('<div class="widget-fallback">') :]
+    assert "the panel says hello" in fallback and "<b>the last drawing</b>" in fallback
 
 
 def test_every_page_is_in_the_sidebar_and_joined_by_previous_and_next(site: Path) -> None:
