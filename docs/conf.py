@@ -154,7 +154,7 @@ def _output_html(output: dict) -> str:
     data = output.get("data", {})
     if "text/html" in data:
         html = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
-        return _SCRIPT.sub(lambda m: "" if len(m.group(0)) > _BIG_SCRIPT else m.group(0), html)
+        return _no_big_scripts(html)
     if "image/png" in data:
         return f'<img src="data:image/png;base64,{data["image/png"]}" alt="figure">'
     text = data.get("text/plain") or output.get("text") or ""
@@ -162,12 +162,34 @@ def _output_html(output: dict) -> str:
     return f"<pre>{escape(text)}</pre>" if text.strip() else ""
 
 
+def _no_big_scripts(html: str) -> str:
+    return _SCRIPT.sub(lambda m: "" if len(m.group(0)) > _BIG_SCRIPT else m.group(0), html)
+
+
+def slim_widget_state(state: dict) -> dict:
+    """Drop the copies of plotly.js that live drawings carry for Colab from the Output widgets of a widget
+    state (``{model_id: model}``), in place: a page or deck loads the site's copy once instead."""
+    for model in state.values():
+        if model.get("model_name") != "OutputModel":
+            continue
+        for output in model.get("state", {}).get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data:
+                html = data["text/html"]
+                data["text/html"] = _no_big_scripts("".join(html) if isinstance(html, list) else html)
+    return state
+
+
 def widget_fallbacks(page: str) -> str:
-    """``page`` with the last drawing of each widget's Output and HTML children under the widget."""
+    """``page`` with its widget state slimmed (:func:`slim_widget_state`) and the last drawing of each
+    widget's Output and HTML children under the widget."""
     found = _WIDGET_STATE.search(page)
     if not found:
         return page
-    state = json.loads(found.group(1)).get("state", {})
+    full = json.loads(found.group(1))
+    state = slim_widget_state(full.get("state", {}))
+    slim = json.dumps(full).replace("</", "<\\/")
+    page = page[: found.start(1)] + slim + page[found.end(1) :]
 
     def shown(model_id: str, depth: int = 0) -> list[str]:
         model = state.get(model_id.removeprefix("IPY_MODEL_"))
@@ -266,6 +288,8 @@ def _write_decks(app) -> list[str]:
         path = executed / source.name
         notebook = nbformat.read(path if path.is_file() else source, as_version=4)
         notebook.cells = [c for c in notebook.cells if SITE_ONLY not in c.get("metadata", {}).get("tags", [])]
+        widgets = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+        slim_widget_state(widgets.get("state", {}))
         body, _ = exporter.from_notebook_node(notebook)
         body = _PLOTLY_CDN.sub("", body).replace("</head>", f"{_REQUIRE_FALLBACK}\n{local}\n</head>", 1)
         target = decks / f"{source.stem}.slides.html"
