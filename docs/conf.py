@@ -140,9 +140,15 @@ def relative_paths(text: str) -> str:
 # A page draws its widgets with @jupyter-widgets/html-manager from a CDN. Under each widget the page also
 # holds what its Output and HTML widgets showed last (a live figure, a table), as plain HTML: shown until
 # the widget manager draws the widget, and where it cannot load.
-_WIDGET_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(\{.*?\})</script>')
+_WIDGET_VIEW = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-view\+json">\s*(\{.*?\})\s*</script>', re.S
+)
 _WIDGET_STATE = re.compile(
     r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S
+)
+_FALLBACK_STYLE = (
+    "<style>.widget-subarea ~ .widget-fallback { display: none; }"
+    " .reveal .widget-fallback { font-size: 18px; text-align: left; }</style>"
 )
 _SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
 _BIG_SCRIPT = 100_000  # characters: a copy of plotly.js inside a drawing (the page loads the site's copy)
@@ -291,7 +297,8 @@ def _write_decks(app) -> list[str]:
         widgets = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
         slim_widget_state(widgets.get("state", {}))
         body, _ = exporter.from_notebook_node(notebook)
-        body = _PLOTLY_CDN.sub("", body).replace("</head>", f"{_REQUIRE_FALLBACK}\n{local}\n</head>", 1)
+        body = _PLOTLY_CDN.sub("", widget_fallbacks(body))
+        body = body.replace("</head>", f"{_REQUIRE_FALLBACK}\n{local}\n{_FALLBACK_STYLE}\n</head>", 1)
         target = decks / f"{source.stem}.slides.html"
         target.write_text(relative_paths(body), encoding="utf-8")
         written.append(target.name)

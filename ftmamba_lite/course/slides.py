@@ -6,8 +6,9 @@
 Every cell gets ``metadata.slideshow.slide_type``, which JupyterLab's RISE extension (jupyterlab-rise) and
 nbconvert's reveal.js export (``jupyter nbconvert --to slides``) both read. The rules, in order:
 
-* the title cell and every markdown cell that opens with a ``#`` or ``##`` heading start a **slide**;
-  a ``###`` heading starts a **subslide**;
+* the title cell and every markdown cell that holds a ``#`` or ``##`` heading start a **slide** (a cell
+  whose heading follows a sentence on the section before starts the slide of the heading's section); a
+  ``###`` heading starts a **subslide**;
 * the Colab-only install cell (``# Setup 1/2: Colab only``) and empty cells are **skipped**; the other setup
   cell is a **subslide** of its own (an instructor runs it before class);
 * prose that follows a code cell is a new idea: a **subslide**;
@@ -49,12 +50,13 @@ def slide_types(cells: Sequence[dict[str, Any]]) -> list[str]:
         lines = len(text.splitlines())
         kind = cell.get("cell_type")
         first = text.splitlines()[0] if text else ""
+        headings = [line for line in text.splitlines() if line.startswith("#")] if kind == "markdown" else []
         if not text:
             types.append("skip")
             continue
-        if index == 0 or (kind == "markdown" and (first.startswith("# ") or first.startswith("## "))):
+        if index == 0 or any(h.startswith(("# ", "## ")) for h in headings):
             slide, height = "slide", lines
-        elif kind == "markdown" and first.startswith("### "):
+        elif any(h.startswith("### ") for h in headings):
             slide, height = "subslide", lines
         elif kind == "code" and first.startswith("# Setup") and "Colab only" in first:
             types.append("skip")

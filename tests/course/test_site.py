@@ -95,6 +95,8 @@ def test_a_widget_keeps_its_last_drawing_in_the_page(site: Path) -> None:
     page = (site / "notebooks" / "99_small.html").read_text(encoding="utf-8")
     fallback = page[page.index('<div class="widget-fallback">') :]
     assert "the panel says hello" in fallback and "<b>the last drawing</b>" in fallback
+    deck = (site / "slides" / "99_small.slides.html").read_text(encoding="utf-8")
+    assert "<b>the last drawing</b>" in deck[deck.index('<div class="widget-fallback">') :]
 
 
 def test_every_page_is_in_the_sidebar_and_joined_by_previous_and_next(site: Path) -> None:

@@ -40,6 +40,8 @@ def test_the_rules() -> None:
         code("\n".join(f"y{i} = {i}" for i in range(30))),  # too tall to share the slide
         md("### A detail"),
         code(""),
+        code("z = 2"),
+        md("What to notice.\n\n## 2 · The next idea"),  # a heading after a sentence: the next section
     ]
     assert slides.slide_types(cells) == [
         "slide",
@@ -51,6 +53,8 @@ def test_the_rules() -> None:
         "subslide",
         "subslide",
         "skip",
+        "-",
+        "slide",
     ]
 
 
