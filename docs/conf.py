@@ -58,7 +58,6 @@ _PLOTLY_CDN = re.compile(
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
 html_css_files = ["course.css"]
-html_js_files = [PLOTLY_JS]
 html_theme_options = {
     "repository_url": "https://github.com/ftmamba-lite/ftmamba-lite",
     "use_repository_button": True,
@@ -321,5 +320,13 @@ def _finish(app, exception) -> None:
     print(f"ftmamba-lite site: {len(decks)} slide decks in {Path(app.outdir).name}/slides/")
 
 
+def _plotly_where_drawn(app, pagename, templatename, context, doctree) -> None:
+    """Load the site's plotly.js on the notebook pages (their widgets' live figures draw with it too) and on
+    any other page that holds a plotly figure."""
+    if pagename.startswith("notebooks/") or "plotly-graph-div" in context.get("body", ""):
+        app.add_js_file(PLOTLY_JS)
+
+
 def setup(app):
+    app.connect("html-page-context", _plotly_where_drawn)
     app.connect("build-finished", _finish)
