@@ -10,7 +10,8 @@
   (``exercises.solution("04.2")``).
 * :mod:`~ftmamba_lite.course.diagrams` -- the diagrams (Figures 1(a), 2, 3, the scan trees, Mamba4Rec),
   SVG drawn by code with the tensor shapes on them.
-* :mod:`~ftmamba_lite.course.site` -- the rendered course: ``python -m ftmamba_lite.course.site --out site/``.
+* :mod:`~ftmamba_lite.course.slides` -- the notebooks' slide metadata (RISE, reveal.js):
+  ``python -m ftmamba_lite.course.slides notebooks/*.ipynb`` (the course site: Sphinx, ``docs/``).
 * :mod:`~ftmamba_lite.course.links` -- the repository URL, Colab and Binder links, the install cell.
 
 Nothing outside this subpackage imports it (``tests/test_layers.py``). Symbols: ``docs/notation.md``.

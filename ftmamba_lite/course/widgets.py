@@ -482,7 +482,7 @@ class TrainingPanel(Panel):
     HR@k curve to ``figure``; :meth:`results` tabulates the runs.
 
     Args:
-        data: the encoded dataset (:func:`ftmamba_lite.learn.engine.encode`).
+        data: the encoded dataset (:func:`ftmamba_lite.encoding.encode`).
         n_layers: initial layer count; 0 means the paper's (4 Mamba, 2 Transformer layers).
         hr_k: the k of the hit-ratio curve.
         evaluations: evaluations of the test users per run (the HR curve's points).
