@@ -430,7 +430,7 @@ def test_known_ids_keep_their_type_and_wrong_types_are_named(tables) -> None:
     assert out["user_id"].dtype == np.int64 and list(out["user_id"]) == [3, 3, 4, 4]
     with pytest.raises(ValueError, match=r"\['3'\] are not among the 40 users"):
         rec.recommend(["3"])
-    with pytest.raises(ValueError, match="steps must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
         Recommender("mlp", steps=0)
     with pytest.raises(ValueError, match="metric='NDCG@20' ranks more items than the catalogue's 16"):
         Recommender("mlp", metric="NDCG@20").fit(inter.iloc[10:], numbered, items, validation=inter.iloc[:10])

@@ -52,6 +52,7 @@ __all__ = [
     "Task",
     "TwoTowerTask",
     "check_int",
+    "check_lr",
     "fit",
     "train",
 ]
@@ -186,11 +187,12 @@ class Task:
 def check_int(name: str, value: object, minimum: int) -> int:
     """An int >= minimum (bools and floats refused, numpy integers accepted); ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
 
-def _check_lr(lr: object) -> float:
+def check_lr(lr: object) -> float:
+    """A finite learning rate > 0 (bools refused); ValueError naming it."""
     if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     return float(lr)
@@ -261,7 +263,7 @@ def train(
         raise ValueError(f"give steps or epochs (exactly one), got steps={steps!r}, epochs={epochs!r}")
     if isinstance(callbacks, Callback):
         raise TypeError("callbacks must be a sequence of Callback objects: pass [callback], not the callback")
-    run = _Run(model, task, _check_lr(lr), weight_decay, check_int("seed", seed, 0), monitor, list(callbacks))
+    run = _Run(model, task, check_lr(lr), weight_decay, check_int("seed", seed, 0), monitor, list(callbacks))
     if run.trainable:
         total = (
             check_int("steps", steps, 1)
@@ -609,7 +611,7 @@ def fit(
             with the last finite step's weights restored, ``err.history`` holds the History.
     """
     steps = check_int("steps", steps, 1)
-    _check_lr(lr)
+    check_lr(lr)
     if not isinstance(model, TwoTowerModel):
         raise TypeError(
             f"model must be a TwoTowerModel (build_model, build_baseline), got {type(model).__name__}"

@@ -13,11 +13,9 @@ The tabular experiments (Spotify, H&M, vaccine messaging: paper III) train two t
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -32,7 +30,7 @@ from ..encoding import encode
 from ..metrics import metric_ceiling
 from ..ops.threads import available_cpus, set_num_threads
 from ..towers import count_parameters
-from .engine import EVAL_EVERY, Callback, History, fit
+from .engine import EVAL_EVERY, Callback, History, check_int, check_lr, fit
 from .registry import build_model, build_sequence_model, kind_names
 from .sequence import SEQUENCE_METRICS, fit_sequential
 
@@ -232,10 +230,6 @@ def stored_results(dataset: str = "spotify", table: str = "seeds") -> pd.DataFra
         return pd.read_csv(f)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
 def check_run(
     dataset: str,
     model: str,
@@ -267,12 +261,10 @@ def check_run(
             raise ValueError(f"{name} does not apply to {dataset}, which {kind}")
     lowest = {"steps": 1, "batch_size": 1, "eval_every": 1, "max_len": 1, "epochs": 0}
     for name, value in {**given, "batch_size": batch_size}.items():
-        if value is not None and not (_is_int(value) and value >= lowest[name]):
-            raise ValueError(f"{name} must be an integer >= {lowest[name]}, got {value!r}")
-    if lr is not None and not (
-        isinstance(lr, Real) and not isinstance(lr, bool) and math.isfinite(lr) and lr > 0
-    ):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+        if value is not None:
+            check_int(name, value, lowest[name])
+    if lr is not None:
+        check_lr(lr)
     return exp
 
 
