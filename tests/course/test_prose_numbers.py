@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ftmamba_lite import experiments
+from ftmamba_lite.learn import experiments
 
 ROOT = Path(__file__).resolve().parents[2]
 
