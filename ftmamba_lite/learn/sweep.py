@@ -53,6 +53,7 @@ from ..persistence import (
     sha256_hex,
     write_json_with_digest,
 )
+from .engine import EVAL_EVERY
 from .experiments import EXPERIMENTS, SeedResult, check_run, run_seed, summarize
 
 try:
@@ -199,7 +200,7 @@ def plan(
         resolved["max_len"] = exp.max_len if max_len is None else max_len
     else:
         resolved["steps"] = exp.steps if steps is None else steps
-        resolved["eval_every"] = 500 if eval_every is None else eval_every
+        resolved["eval_every"] = EVAL_EVERY if eval_every is None else eval_every
     resolved["model_kwargs"] = dict(model_kwargs or {})
     specs = []
     for row in rows:
