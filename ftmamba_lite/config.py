@@ -73,6 +73,8 @@ class ModelConfig:
             ((64, 32); (32,) for ``"linear"``).
         final_activation: ReLU after the last layer (see :class:`ftmamba_lite.towers.Tower`).
         options: further keyword arguments of the embedder (``d_state``, ``d_conv``, ``expand``, ``n_heads``).
+        readout: ``"cls"`` (paper) or ``"mean"``: what the towers' feed-forward network reads
+            (:class:`ftmamba_lite.towers.Tower`); ``"cls"`` for configs written before it existed.
     """
 
     kind: str
@@ -84,6 +86,7 @@ class ModelConfig:
     hidden: tuple[int, ...] | None = None
     final_activation: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    readout: str = "cls"
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -96,6 +99,8 @@ class ModelConfig:
         object.__setattr__(self, "options", dict(self.options))
         if self.similarity not in ("dot", "cosine"):
             raise ValueError(f"similarity must be 'dot' or 'cosine', got {self.similarity!r}")
+        if self.readout not in ("cls", "mean"):
+            raise ValueError(f"readout must be 'cls' or 'mean', got {self.readout!r}")
         if not self.hidden:
             raise ValueError("hidden must name at least one layer width")
         if self.kind == "linear" and (len(self.hidden) != 1 or self.final_activation):
@@ -128,7 +133,7 @@ class ModelConfig:
         if "embedder" in config:
             config["kind"] = config.pop("embedder")
         known = {"kind", "user", "item", "d_model", "n_layers", "similarity", "hidden", "final_activation",
-                 "options"}  # fmt: skip
+                 "options", "readout"}  # fmt: skip
         if "kind" not in config:
             raise ValueError(f"a model config needs 'kind', one of {MODEL_KINDS}; got keys {sorted(config)}")
         options = dict(config.pop("options", {}))

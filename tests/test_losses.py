@@ -76,3 +76,30 @@ def test_fit_trains_with_either_loss_and_refuses_an_unknown_one() -> None:
     assert last < first  # it learns
     with pytest.raises(ValueError, match="unknown loss 'hinge'.*mse"):
         fit(build_baseline("mlp", enc), enc, steps=1, loss="hinge", progress=False)
+
+
+def test_in_batch_softmax_embeds_each_distinct_row_once_with_the_same_loss_and_gradients() -> None:
+    from ftmamba_lite.towers import make_two_tower
+
+    torch.manual_seed(0)
+    model = make_two_tower("mamba", {"n_numerical": 1, "cardinalities": [5]}, {"n_numerical": 0,
+                           "cardinalities": [7]}, d_model=8, n_layers=1)  # fmt: skip
+    users, items = torch.tensor([0, 1, 0, 2, 1, 0]), torch.tensor([3, 3, 1, 4, 1, 6])
+    user_num, user_cat = torch.randn(3, 1)[users], users[:, None]
+    item_cat = items[:, None]
+    log_q = torch.randn(7)
+    calls = []
+    model.item_tower.register_forward_hook(lambda m, args, out: calls.append(len(out)))
+    loss = losses.in_batch_softmax(
+        model, user_num, user_cat, None, item_cat, items, torch.ones(6), log_q, temperature=0.1
+    )
+    assert calls == [4]  # 4 distinct items of 6 rows
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    full = losses.in_batch_softmax_loss(
+        model.embed_users(user_num, user_cat), model.embed_items(None, item_cat), items, log_q[items], 0.1
+    )
+    full_grads = torch.autograd.grad(full, list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(loss, full)
+    for a, b in zip(grads, full_grads, strict=True):
+        if a is not None or b is not None:
+            torch.testing.assert_close(a, b)

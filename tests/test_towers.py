@@ -108,3 +108,26 @@ def test_model_config_round_trips_and_reads_old_checkpoint_dicts() -> None:
         ModelConfig("mlp", {"n_numerical": 1, "n_cat": 2}, item)
     with pytest.raises(ValueError, match="no sequence layer"):
         ModelConfig("mlp", user, item, n_layers=2)
+
+
+def test_mean_readout_averages_every_output_token_and_round_trips_in_the_config() -> None:
+    from ftmamba_lite.config import ModelConfig
+    from ftmamba_lite.towers import build_two_tower
+
+    torch.manual_seed(0)
+    user, item = {"n_numerical": 2, "cardinalities": [3]}, {"n_numerical": 1, "cardinalities": [4]}
+    cls_model = make_two_tower("mamba", user, item, d_model=8, n_layers=1)
+    assert cls_model.user_tower.readout == "cls" and cls_model.config.readout == "cls"
+    config = ModelConfig.from_dict({**cls_model.config.to_dict(), "readout": "mean"})
+    mean_model = build_two_tower(config)
+    mean_model.load_state_dict(cls_model.state_dict())  # same parameters: the readout has none
+    tower = mean_model.user_tower
+    x_num, x_cat = torch.randn(4, 2), torch.randint(0, 3, (4, 1))
+    h = tower.embedder(tower.tokenizer(x_num, x_cat))  # (b, l, d)
+    torch.testing.assert_close(tower(x_num, x_cat), tower.ffn(h.mean(dim=1)))
+    torch.testing.assert_close(cls_model.user_tower(x_num, x_cat), tower.ffn(h[:, -1]))
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    old = {k: v for k, v in cls_model.config.to_dict().items() if k != "readout"}
+    assert ModelConfig.from_dict(old) == cls_model.config  # configs saved before the field read back
+    with pytest.raises(ValueError, match="readout"):
+        ModelConfig.from_dict({**old, "readout": "max"})
