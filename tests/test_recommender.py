@@ -177,11 +177,10 @@ def test_the_paper_protocol_is_one_argument_away(tables) -> None:
         Recommender("mamba", protocol="fast")
 
 
-def test_the_default_recipe_carves_a_validation_split_and_keeps_the_best_weights(tables) -> None:
+def test_a_carved_validation_split_stops_early_and_keeps_the_best_weights(tables) -> None:
     interactions, users, items = tables
-    rec = Recommender("mlp", seed=0, progress=False, batch_size=32, eval_every=2).fit(
-        interactions, users, items
-    )
+    rec = Recommender("mlp", seed=0, progress=False, batch_size=32, eval_every=2, validation_share=0.2)
+    rec.fit(interactions, users, items)
     frame = rec.validation_
     assert frame is not None and len(frame) == len(rec.history_.eval_steps)
     best = rec.history_.best_step
