@@ -462,9 +462,8 @@ class Recommender:
             interactions: the held-out (user id, item id) pairs.
             k: one truncation or several, each between 1 and the catalogue size.
             new_users: see above.
-            baseline: add the popularity ranking's metrics under ``"popularity <metric>"`` (the floor a model
-                has to beat: ranking every user's unseen items by their training count) and warn when the
-                model's ``metric`` does not beat it.
+            baseline: add the popularity ranking's metrics (``"popularity NDCG@10"``, ...: every user's
+                unseen items by their training count) and warn when the model's ``metric`` does not beat it.
         """
         self._require_fitted()
         ks = tuple(self._check_k(j) for j in ((k,) if isinstance(k, int) else k))

@@ -217,88 +217,99 @@ def feature_tokenizer() -> Diagram:
     return c.diagram()
 
 
+def _node(c: _Canvas, x: float, y: float, label: str) -> None:
+    c.items.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='13' fill='white' stroke='{_INK}'/>")
+    c.text(x, y + 4, label, size=10)
+
+
 def _scan_panel(c: _Canvas, x0: float, y0: float, length: int, kind: str) -> None:
     """One scan tree: columns are the positions t = 1..length, rows the rounds, dots the combines."""
     dx, dy = 44, 46
     xs = [x0 + i * dx for i in range(length)]
-
-    def node(x: float, y: float, label: str) -> None:
-        c.items.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='13' fill='white' stroke='{_INK}'/>")
-        c.text(x, y + 4, label, size=10)
-
     for i, x in enumerate(xs):
-        node(x, y0, f"s{i + 1}")
+        _node(c, x, y0, f"s{i + 1}")
     if kind == "hillis-steele":
-        rounds = []
-        offset = 1
-        while offset < length:
-            rounds.append(offset)
-            offset *= 2
-        for r, offset in enumerate(rounds):
-            ya, yb = y0 + r * dy, y0 + (r + 1) * dy
-            for i, x in enumerate(xs):
-                c.line([(x, ya + 13), (x, yb - 13)], arrow=False, color="#888888")
-                if i >= offset:
-                    c.line([(xs[i - offset], ya + 13), (x - 4, yb - 14)], arrow=True, color="#c0504d")
-            for i, x in enumerate(xs):
-                hi = i + 1
-                lo = max(1, hi - 2 ** (r + 1) + 1)
-                node(x, yb, f"{lo}:{hi}" if lo < hi else f"{hi}")
-            c.text(xs[0] - 34, (ya + yb) / 2 + 4, f"+{offset}", size=10, color="#c0504d")
-        c.text(xs[0] - 34, y0 + 4, "input", size=10, anchor="middle")
-    else:  # blelloch: up-sweep (reduce), then down-sweep (distribute)
-        spans = [(i, i) for i in range(length)]
-        level, stride = 0, 1
-        while stride < length:
-            ya, yb = y0 + level * dy, y0 + (level + 1) * dy
-            for x in xs:
-                c.line([(x, ya + 13), (x, yb - 13)], arrow=False, color="#dddddd")
-            new = list(spans)
-            for i in range(2 * stride - 1, length, 2 * stride):
-                c.line([(xs[i - stride], ya + 13), (xs[i] - 4, yb - 14)], arrow=True, color="#c0504d")
-                new[i] = (spans[i - stride][0], spans[i][1])
-            spans = new
-            for i, x in enumerate(xs):
-                lo, hi = spans[i]
-                node(x, yb, f"{lo + 1}:{hi + 1}" if lo < hi else f"{hi + 1}")
-            c.text(xs[0] - 34, (ya + yb) / 2 + 4, "up", size=10, color="#c0504d")
-            level += 1
-            stride *= 2
-        spans_or_id: list[tuple[int, int] | None] = list(spans)
-        spans_or_id[-1] = None  # the exclusive scan starts the down-sweep from the identity step
-        c.text(xs[-1] + 24, y0 + level * dy + 4, ":= id", size=10, anchor="start", color="#4f81bd")
+        _hillis_steele_rounds(c, xs, y0, dy, length)
+    else:
+        _blelloch_sweeps(c, xs, y0, dy, length)
+
+
+def _hillis_steele_rounds(c: _Canvas, xs: list[float], y0: float, dy: float, length: int) -> None:
+    """Hillis-Steele: round r combines each position with the one 2^r before it."""
+    rounds = []
+    offset = 1
+    while offset < length:
+        rounds.append(offset)
+        offset *= 2
+    for r, offset in enumerate(rounds):
+        ya, yb = y0 + r * dy, y0 + (r + 1) * dy
+        for i, x in enumerate(xs):
+            c.line([(x, ya + 13), (x, yb - 13)], arrow=False, color="#888888")
+            if i >= offset:
+                c.line([(xs[i - offset], ya + 13), (x - 4, yb - 14)], arrow=True, color="#c0504d")
+        for i, x in enumerate(xs):
+            hi = i + 1
+            lo = max(1, hi - 2 ** (r + 1) + 1)
+            _node(c, x, yb, f"{lo}:{hi}" if lo < hi else f"{hi}")
+        c.text(xs[0] - 34, (ya + yb) / 2 + 4, f"+{offset}", size=10, color="#c0504d")
+    c.text(xs[0] - 34, y0 + 4, "input", size=10, anchor="middle")
+
+
+def _blelloch_sweeps(c: _Canvas, xs: list[float], y0: float, dy: float, length: int) -> None:
+    """Blelloch: the up-sweep (reduce), then the down-sweep (distribute) from the identity."""
+    spans = [(i, i) for i in range(length)]
+    level, stride = 0, 1
+    while stride < length:
+        ya, yb = y0 + level * dy, y0 + (level + 1) * dy
+        for x in xs:
+            c.line([(x, ya + 13), (x, yb - 13)], arrow=False, color="#dddddd")
+        new = list(spans)
+        for i in range(2 * stride - 1, length, 2 * stride):
+            c.line([(xs[i - stride], ya + 13), (xs[i] - 4, yb - 14)], arrow=True, color="#c0504d")
+            new[i] = (spans[i - stride][0], spans[i][1])
+        spans = new
+        for i, x in enumerate(xs):
+            lo, hi = spans[i]
+            _node(c, x, yb, f"{lo + 1}:{hi + 1}" if lo < hi else f"{hi + 1}")
+        c.text(xs[0] - 34, (ya + yb) / 2 + 4, "up", size=10, color="#c0504d")
+        level += 1
+        stride *= 2
+    spans_or_id: list[tuple[int, int] | None] = list(spans)
+    spans_or_id[-1] = None  # the exclusive scan starts the down-sweep from the identity step
+    c.text(xs[-1] + 24, y0 + level * dy + 4, ":= id", size=10, anchor="start", color="#4f81bd")
+    stride //= 2
+    while stride >= 1:
+        ya, yb = y0 + level * dy, y0 + (level + 1) * dy
+        for x in xs:
+            c.line([(x, ya + 13), (x, yb - 13)], arrow=False, color="#dddddd")
+        new_spans = list(spans_or_id)
+        for i in range(2 * stride - 1, length, 2 * stride):
+            c.line([(xs[i - stride], ya + 13), (xs[i] - 4, yb - 14)], arrow=True, color="#c0504d")
+            c.line(
+                [(xs[i], ya + 13), (xs[i - stride] + 4, yb - 14)],
+                arrow=True,
+                dashed=True,
+                color="#4f81bd",
+            )
+            left, own = spans_or_id[i - stride], spans_or_id[i]
+            new_spans[i - stride] = own  # pass the prefix on to the left child
+            new_spans[i] = left if own is None else (own[0], left[1]) if left else own  # prefix • left
+        spans_or_id = new_spans
+        for i, x in enumerate(xs):
+            span = spans_or_id[i]
+            _node(
+                c,
+                x,
+                yb,
+                "id"
+                if span is None
+                else f"{span[0] + 1}:{span[1] + 1}"
+                if span[0] < span[1]
+                else f"{span[1] + 1}",
+            )
+        c.text(xs[0] - 34, (ya + yb) / 2 + 4, "down", size=10, color="#4f81bd")
+        level += 1
         stride //= 2
-        while stride >= 1:
-            ya, yb = y0 + level * dy, y0 + (level + 1) * dy
-            for x in xs:
-                c.line([(x, ya + 13), (x, yb - 13)], arrow=False, color="#dddddd")
-            new_spans = list(spans_or_id)
-            for i in range(2 * stride - 1, length, 2 * stride):
-                c.line([(xs[i - stride], ya + 13), (xs[i] - 4, yb - 14)], arrow=True, color="#c0504d")
-                c.line(
-                    [(xs[i], ya + 13), (xs[i - stride] + 4, yb - 14)],
-                    arrow=True,
-                    dashed=True,
-                    color="#4f81bd",
-                )
-                left, own = spans_or_id[i - stride], spans_or_id[i]
-                new_spans[i - stride] = own  # pass the prefix on to the left child
-                new_spans[i] = left if own is None else (own[0], left[1]) if left else own  # prefix • left
-            spans_or_id = new_spans
-            for i, x in enumerate(xs):
-                span = spans_or_id[i]
-                node(
-                    x,
-                    yb,
-                    "id"
-                    if span is None
-                    else f"{span[0] + 1}:{span[1] + 1}"
-                    if span[0] < span[1]
-                    else f"{span[1] + 1}",
-                )
-            c.text(xs[0] - 34, (ya + yb) / 2 + 4, "down", size=10, color="#4f81bd")
-            level += 1
-            stride //= 2
 
 
 def scan_trees(length: int = 8) -> Diagram:

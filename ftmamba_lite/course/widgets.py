@@ -82,6 +82,8 @@ SEQUENCE_LAYER_KINDS = kind_names("two-tower", sequence_layer=True)
 """The Training panel's models with a sequence layer (its "both" trains them one after the other)."""
 BASELINE_KINDS = kind_names("two-tower", trained=True, sequence_layer=False)
 """The Training panel's trained baselines (:mod:`ftmamba_lite.learn.baselines`)."""
+EMBEDDER_OPTIONS = (*SEQUENCE_LAYER_KINDS, "both", *BASELINE_KINDS)
+"""The Training panel's "Embedder" buttons."""
 
 LIVE_PLOTS_ENV = "FTMAMBA_LITE_LIVE_PLOTS"
 
@@ -515,11 +517,7 @@ class TrainingPanel(Panel):
         self.runs: list[TrainingRun] = []
         style = {"description_width": "initial"}
         self.embedder = tagged(
-            widgets.ToggleButtons(
-                options=[*SEQUENCE_LAYER_KINDS, "both", *BASELINE_KINDS],
-                value=embedder,
-                description="Embedder",
-            ),
+            widgets.ToggleButtons(options=EMBEDDER_OPTIONS, value=embedder, description="Embedder"),
             "ftm-embedder",
         )
         layer_options = [("paper (Mamba 4, Transformer 2)", 0), *((str(k), k) for k in range(1, 5))]

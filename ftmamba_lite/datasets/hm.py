@@ -237,6 +237,133 @@ def _sample_negatives(
     raise RuntimeError("negative sampling did not finish; does some customer lack an item they did not buy?")
 
 
+def _check_sizes(n_train: int, n_valid: int, n_test: int, n_items: int, min_test_purchases: int) -> None:
+    """The sizes :func:`read_hm` takes, each in range; ValueError naming the first that is not."""
+    for name, count in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
+        if count < 0:
+            raise ValueError(f"{name} must be >= 0, got {count}")
+    if n_items < 2:
+        raise ValueError(f"n_items must be >= 2 (a negative needs an item not bought), got {n_items}")
+    if min_test_purchases < 1:
+        raise ValueError(f"min_test_purchases must be >= 1, got {min_test_purchases}")
+
+
+def _top_items(
+    articles: pd.DataFrame, article_code: np.ndarray, n_items: int, since: str | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(purchases per article row, the ``n_items`` most purchased article rows (ties: lower article id
+    first), each transaction's item index or -1 outside the catalogue)."""
+    counts = np.bincount(article_code, minlength=len(articles))
+    order = np.lexsort((articles["article_id"].to_numpy(), -counts))
+    top = order[: min(n_items, int((counts > 0).sum()))]  # article rows, most purchased first
+    if len(top) < n_items:
+        raise ValueError(
+            f"only {len(top)} distinct articles were bought{'' if since is None else f' since {since}'}; "
+            f"n_items={n_items} needs more"
+        )
+    item_of_article = np.full(len(articles), -1, dtype=np.int64)
+    item_of_article[top] = np.arange(n_items)
+    return counts, top, item_of_article[article_code]
+
+
+def _test_users_and_triples(
+    t_buyer: np.ndarray,
+    t_item: np.ndarray,
+    bought: np.ndarray,
+    n_triples: int,
+    n_test: int,
+    min_test_purchases: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(test buyers, then the triples' buyers, items and targets, shuffled): ``n_test`` buyers of at least
+    ``min_test_purchases`` distinct top articles are set aside; half the triples are other buyers'
+    transactions (target 1), half a negative each (target 0). ``bought`` (buyers, n_items)."""
+    n_items = bought.shape[1]
+    distinct = bought.sum(axis=1)
+    eligible = np.flatnonzero(distinct >= min_test_purchases)
+    if len(eligible) < n_test:
+        raise ValueError(
+            f"only {len(eligible)} customers bought at least {min_test_purchases} distinct articles of the "
+            f"top {n_items}; n_test={n_test} test users need more"
+        )
+    test_buyers = np.sort(rng.choice(eligible, size=n_test, replace=False))
+    is_test = np.zeros(len(bought), dtype=bool)
+    is_test[test_buyers] = True
+    usable = np.flatnonzero(~is_test[t_buyer] & (distinct[t_buyer] < n_items))  # transactions for triples
+    n_pos_wanted = math.ceil(n_triples / 2)
+    if len(usable) == 0 and n_pos_wanted > 0:
+        raise ValueError(
+            f"no transactions of the top {n_items} articles are left for training after setting aside the "
+            f"{n_test} test users"
+        )
+    if len(usable) < n_pos_wanted:
+        warnings.warn(
+            f"only {len(usable):,} transactions are available for {n_triples:,} triples; "
+            f"using {2 * len(usable):,} triples",
+            stacklevel=3,
+        )
+    chosen = rng.choice(usable, size=min(n_pos_wanted, len(usable)), replace=False)
+    pos_buyer, pos_item = t_buyer[chosen], t_item[chosen]
+    neg_item = _sample_negatives(pos_buyer, bought, rng)
+    pair_buyer = np.concatenate([pos_buyer, pos_buyer])
+    pair_item = np.concatenate([pos_item, neg_item])
+    pair_target = np.concatenate([np.ones(len(chosen)), np.zeros(len(chosen))])
+    shuffle = rng.permutation(len(pair_buyer))[:n_triples]
+    return test_buyers, pair_buyer[shuffle], pair_item[shuffle], pair_target[shuffle]
+
+
+def _user_table(customers: pd.DataFrame) -> tuple[pd.DataFrame, int, float]:
+    """(the users' feature table, ages imputed, their median): missing ages take the users' median age."""
+    users = customers.reset_index(drop=True)
+    imputed = int(users["age"].isna().sum())
+    median_age = float(users["age"].median()) if imputed < len(users) else math.nan
+    users["age"] = users["age"].fillna(median_age)
+    return users[[*USER_NUMERIC, *USER_CATEGORICAL, "customer_id"]], imputed, median_age
+
+
+def _read_files(
+    directory: Path, since: str | None
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray, int]:
+    """(customers, articles, each used transaction's customer row and article row, the transactions in the
+    file) of the three files in ``directory``; ``since`` ("YYYY-MM-DD") drops earlier transactions."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"H&M data directory {directory} does not exist")
+    paths = {name: _require(directory, name) for name in (CUSTOMERS_FILE, ARTICLES_FILE, TRANSACTIONS_FILE)}
+    since_day = None
+    if since is not None:
+        since_day = pd.to_datetime(since, format="%Y-%m-%d", errors="coerce")
+        if pd.isna(since_day):
+            raise ValueError(f"since={since!r} is not a date in the form YYYY-MM-DD")
+        since_day = np.datetime64(since_day.date(), "D")
+    customers = _read_customers(paths[CUSTOMERS_FILE])
+    articles = _read_articles(paths[ARTICLES_FILE])
+    customer_code, article_code, n_transactions = _read_transactions(
+        paths[TRANSACTIONS_FILE],
+        pd.Index(customers["customer_id"]),
+        pd.Index(articles["article_id"]),
+        since_day,
+    )
+    return customers, articles, customer_code, article_code, n_transactions
+
+
+def _item_table(articles: pd.DataFrame, top: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """The catalogue: the ``top`` article rows with their purchase counts and description columns."""
+    items = articles.iloc[top].reset_index(drop=True)
+    items["purchases"] = counts[top]
+    return items[["prod_name", "article_id", "purchases", *(c for c in ITEM_DESCRIPTIONS if c in items)]]
+
+
+def _purchases(
+    t_customer: np.ndarray, t_item: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the customer rows that bought a top article, each transaction's buyer index, bought (buyers,
+    n_items) bool)."""
+    buyers, t_buyer = np.unique(t_customer, return_inverse=True)
+    bought = np.zeros((len(buyers), n_items), dtype=bool)
+    bought[t_buyer, t_item] = True
+    return buyers, t_buyer, bought
+
+
 def read_hm(
     source: str | os.PathLike,
     *,
@@ -261,112 +388,39 @@ def read_hm(
         label: the ``source`` text of the result (default: the directory).
 
     Returns:
-        A :class:`RecDataset` named ``"hm"``: users = the customers of the triples (in order of their first
-        triple) then the ``n_test`` test customers, with ``age`` numeric, the four categorical columns and
-        ``customer_id`` (a description); items = the ``n_items`` top articles, most purchased first, with
-        ``prod_name`` categorical, ``article_id``, ``purchases`` and the description columns
-        product_type_name, product_group_name, colour_group_name, index_group_name where the file has them;
-        ``test_relevant`` (n_test, n_items) = bought; ``test_targets`` = the same as float (1 bought, 0 not).
-        ``info``: article_ids, purchases, n_transactions (file), n_used (after ``since``), n_top
-        (transactions of the top articles), imputed_ages, median_age.
+        A :class:`RecDataset` named ``"hm"``: users = the triples' customers (in order of their first triple),
+        then the test customers; items = the top articles, most purchased first (description columns where
+        the file has them); ``test_relevant`` (n_test, n_items) = bought; ``info``: article_ids, purchases,
+        n_transactions, n_used (after ``since``), n_top, imputed_ages, median_age.
 
     Raises:
         FileNotFoundError: the directory or a file is missing (named).
         ValueError: a column is missing, an id or date does not parse, a transaction names an unknown
             customer or article, or too little is left after filtering (named).
     """
-    for name, count in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
-        if count < 0:
-            raise ValueError(f"{name} must be >= 0, got {count}")
-    if n_items < 2:
-        raise ValueError(f"n_items must be >= 2 (a negative needs an item not bought), got {n_items}")
-    if min_test_purchases < 1:
-        raise ValueError(f"min_test_purchases must be >= 1, got {min_test_purchases}")
+    _check_sizes(n_train, n_valid, n_test, n_items, min_test_purchases)
     directory = Path(source)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"H&M data directory {directory} does not exist")
-    paths = {name: _require(directory, name) for name in (CUSTOMERS_FILE, ARTICLES_FILE, TRANSACTIONS_FILE)}
-    since_day = None
-    if since is not None:
-        since_day = pd.to_datetime(since, format="%Y-%m-%d", errors="coerce")
-        if pd.isna(since_day):
-            raise ValueError(f"since={since!r} is not a date in the form YYYY-MM-DD")
-        since_day = np.datetime64(since_day.date(), "D")
-    customers = _read_customers(paths[CUSTOMERS_FILE])
-    articles = _read_articles(paths[ARTICLES_FILE])
-    customer_code, article_code, n_transactions = _read_transactions(
-        paths[TRANSACTIONS_FILE],
-        pd.Index(customers["customer_id"]),
-        pd.Index(articles["article_id"]),
-        since_day,
-    )
+    customers, articles, customer_code, article_code, n_transactions = _read_files(directory, since)
     if len(customer_code) == 0:
         raise ValueError(f"no transactions left in {TRANSACTIONS_FILE} on or after since={since!r}")
 
-    counts = np.bincount(article_code, minlength=len(articles))
-    order = np.lexsort((articles["article_id"].to_numpy(), -counts))
-    top = order[: min(n_items, int((counts > 0).sum()))]  # article rows, most purchased first
-    if len(top) < n_items:
-        raise ValueError(
-            f"only {len(top)} distinct articles were bought{'' if since is None else f' since {since}'}; "
-            f"n_items={n_items} needs more"
-        )
-    item_of_article = np.full(len(articles), -1, dtype=np.int64)
-    item_of_article[top] = np.arange(n_items)
-    item = item_of_article[article_code]
+    counts, top, item = _top_items(articles, article_code, n_items, since)
     in_top = item >= 0
     t_customer, t_item = customer_code[in_top], item[in_top]  # transactions of the top articles
 
-    buyers, t_buyer = np.unique(t_customer, return_inverse=True)  # customer rows that bought a top article
-    bought = np.zeros((len(buyers), n_items), dtype=bool)
-    bought[t_buyer, t_item] = True
-    distinct = bought.sum(axis=1)
-
+    buyers, t_buyer, bought = _purchases(t_customer, t_item, n_items)
     rng = np.random.default_rng(seed)
-    eligible = np.flatnonzero(distinct >= min_test_purchases)
-    if len(eligible) < n_test:
-        raise ValueError(
-            f"only {len(eligible)} customers bought at least {min_test_purchases} distinct articles of the "
-            f"top {n_items}; n_test={n_test} test users need more"
-        )
-    test_buyers = np.sort(rng.choice(eligible, size=n_test, replace=False))
-    is_test = np.zeros(len(buyers), dtype=bool)
-    is_test[test_buyers] = True
-    usable = np.flatnonzero(~is_test[t_buyer] & (distinct[t_buyer] < n_items))  # transactions for triples
-    n_pos_wanted = math.ceil((n_train + n_valid) / 2)
-    if len(usable) == 0 and n_pos_wanted > 0:
-        raise ValueError(
-            f"no transactions of the top {n_items} articles are left for training after setting aside the "
-            f"{n_test} test users"
-        )
-    if len(usable) < n_pos_wanted:
-        warnings.warn(
-            f"only {len(usable):,} transactions are available for {n_train + n_valid:,} triples; "
-            f"using {2 * len(usable):,} triples",
-            stacklevel=2,
-        )
-    chosen = rng.choice(usable, size=min(n_pos_wanted, len(usable)), replace=False)
-    pos_buyer, pos_item = t_buyer[chosen], t_item[chosen]
-    neg_item = _sample_negatives(pos_buyer, bought, rng)
-    pair_buyer = np.concatenate([pos_buyer, pos_buyer])
-    pair_item = np.concatenate([pos_item, neg_item])
-    pair_target = np.concatenate([np.ones(len(chosen)), np.zeros(len(chosen))])
-    shuffle = rng.permutation(len(pair_buyer))[: n_train + n_valid]
-    pair_buyer, pair_item, pair_target = pair_buyer[shuffle], pair_item[shuffle], pair_target[shuffle]
+    test_buyers, pair_buyer, pair_item, pair_target = _test_users_and_triples(
+        t_buyer, t_item, bought, n_train + n_valid, n_test, min_test_purchases, rng
+    )
 
     train_buyers = pd.unique(pair_buyer)  # in order of first triple
     user_buyers = np.concatenate([train_buyers, test_buyers]).astype(np.int64)
     row_of_buyer = np.full(len(buyers), -1, dtype=np.int64)
     row_of_buyer[user_buyers] = np.arange(len(user_buyers))
-    users = customers.iloc[buyers[user_buyers]].reset_index(drop=True)
-    imputed = int(users["age"].isna().sum())
-    median_age = float(users["age"].median()) if imputed < len(users) else math.nan
-    users["age"] = users["age"].fillna(median_age)
-    users = users[[*USER_NUMERIC, *USER_CATEGORICAL, "customer_id"]]
+    users, imputed, median_age = _user_table(customers.iloc[buyers[user_buyers]])
 
-    items = articles.iloc[top].reset_index(drop=True)
-    items["purchases"] = counts[top]
-    items = items[["prod_name", "article_id", "purchases", *(c for c in ITEM_DESCRIPTIONS if c in items)]]
+    items = _item_table(articles, top, counts)
     relevant = bought[test_buyers]
     user_rows = row_of_buyer[pair_buyer]
     return RecDataset(
@@ -381,13 +435,13 @@ def read_hm(
         source=label or f"H&M competition files from directory {directory.resolve()}",
         info={
             "article_ids": items["article_id"].tolist(),
-            "purchases": counts[top].tolist(),
+            "purchases": items["purchases"].tolist(),
             "n_transactions": n_transactions,
             "n_used": len(customer_code),
             "n_top": len(t_customer),
             "imputed_ages": imputed,
             "median_age": median_age,
-        },
+        },  # fmt: skip
     )
 
 

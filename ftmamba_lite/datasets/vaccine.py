@@ -179,6 +179,53 @@ def cluster_messages(features: np.ndarray, clusters: int, seed: int) -> np.ndarr
     return KMeans(n_clusters=clusters, n_init=10, random_state=seed).fit_predict(features).astype(np.int64)
 
 
+def _check_options(
+    n_train: int, n_valid: int, n_test: int, p_match: float, p_other: float, item_features: str, clusters: int
+) -> None:
+    """The options of :func:`load_vaccine` that need no data, each in range; ValueError naming the first."""
+    for name, count in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
+        if count < 0:
+            raise ValueError(f"{name} must be >= 0, got {count}")
+    if not 0 <= p_other <= 1 or not 0 <= p_match <= 1:
+        raise ValueError(f"p_match and p_other must be probabilities, got {p_match} and {p_other}")
+    if item_features not in ITEM_FEATURE_CHOICES:
+        raise ValueError(f"item_features must be one of {ITEM_FEATURE_CHOICES}, got {item_features!r}")
+    if clusters < 1:
+        raise ValueError(f"clusters must be >= 1, got {clusters}")
+
+
+def _message_table(
+    drawn: pd.DataFrame, features: np.ndarray, item_features: str
+) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
+    """(the item table, its numeric and its categorical feature columns) of the drawn messages: the message
+    index as a category and / or the text features (messages, n_features) as numeric columns."""
+    items = drawn.reset_index(drop=True).rename(columns={"message_id": "message"})
+    numeric: tuple[str, ...] = ()
+    if item_features in ("text", "both"):
+        numeric = tuple(f"text_{j}" for j in range(features.shape[1]))
+        items = pd.concat([items, pd.DataFrame(features, columns=list(numeric))], axis=1)
+    categorical = ("message",) if item_features in ("index", "both") else ()
+    return items, numeric, categorical
+
+
+def _pairs(
+    rng: np.random.Generator,
+    n_users: int,
+    messages: int,
+    n: int,
+    user_clusters: np.ndarray,
+    message_clusters: np.ndarray,
+    probabilities: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` (user, message, target) pairs drawn uniformly: the target is 1 with probability ``p_match`` when
+    the user's and the message's clusters match, ``p_other`` when they do not (``probabilities``)."""
+    p_match, p_other = probabilities
+    pair_user = rng.integers(0, n_users, size=n)
+    pair_item = rng.integers(0, messages, size=n)
+    match = user_clusters[pair_user] == message_clusters[pair_item]
+    return pair_user, pair_item, rng.random(n) < np.where(match, p_match, p_other)
+
+
 def load_vaccine(
     source: str | os.PathLike | None = None,
     *,
@@ -209,21 +256,11 @@ def load_vaccine(
         seed: seeds the users, the messages drawn, both k-means and the pairs.
 
     Returns:
-        A :class:`RecDataset` named ``"vaccine"``: users = the ``n_users`` pool then the test users (age and
-        the seven categorical features); items = the drawn messages (in the order of their index) with
-        ``message`` (the index in the messages file), ``text``, ``theme`` and, for text features, numeric
-        columns ``text_0`` ...; ``info`` holds ``user_clusters`` (all users), ``message_clusters``,
-        ``message_ids``, ``clusters``, ``messages``, ``p_match``, ``p_other``.
+        A :class:`RecDataset` named ``"vaccine"``: users = the ``n_users`` pool then the test users; items =
+        the drawn messages (``message``, ``text``, ``theme``, and ``text_0`` ... for text features);
+        ``info``: the user and message clusters, ``message_ids``, the sizes and probabilities.
     """
-    for name, count in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
-        if count < 0:
-            raise ValueError(f"{name} must be >= 0, got {count}")
-    if not 0 <= p_other <= 1 or not 0 <= p_match <= 1:
-        raise ValueError(f"p_match and p_other must be probabilities, got {p_match} and {p_other}")
-    if item_features not in ITEM_FEATURE_CHOICES:
-        raise ValueError(f"item_features must be one of {ITEM_FEATURE_CHOICES}, got {item_features!r}")
-    if clusters < 1:
-        raise ValueError(f"clusters must be >= 1, got {clusters}")
+    _check_options(n_train, n_valid, n_test, p_match, p_other, item_features, clusters)
     library = read_messages(source)
     if not clusters <= messages <= len(library):
         raise ValueError(
@@ -239,19 +276,13 @@ def load_vaccine(
     features = message_text_features(library["text"].tolist())[chosen]
     message_clusters = cluster_messages(features, clusters, seed)
 
-    pair_user = rng.integers(0, n_users, size=n_train + n_valid)
-    pair_item = rng.integers(0, messages, size=n_train + n_valid)
-    match = user_clusters[pair_user] == message_clusters[pair_item]
-    pair_target = rng.random(n_train + n_valid) < np.where(match, p_match, p_other)
+    pair_user, pair_item, pair_target = _pairs(
+        rng, n_users, messages, n_train + n_valid, user_clusters, message_clusters, (p_match, p_other)
+    )
     test_users = np.arange(n_users, n_users + n_test, dtype=np.int64)
     test_match = user_clusters[test_users][:, None] == message_clusters[None, :]
 
-    items = library.iloc[chosen].reset_index(drop=True).rename(columns={"message_id": "message"})
-    numeric: tuple[str, ...] = ()
-    if item_features in ("text", "both"):
-        numeric = tuple(f"text_{j}" for j in range(features.shape[1]))
-        items = pd.concat([items, pd.DataFrame(features, columns=list(numeric))], axis=1)
-    categorical = ("message",) if item_features in ("index", "both") else ()
+    items, numeric, categorical = _message_table(library.iloc[chosen], features, item_features)
     return RecDataset(
         name="vaccine",
         users=FeatureTable(users, numeric=USER_NUMERIC, categorical=USER_CATEGORICAL),

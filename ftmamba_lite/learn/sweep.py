@@ -604,55 +604,23 @@ def _claimed(
             yield spec
 
 
-def run_sweep(
-    runs: Sequence[RunSpec],
-    out: str | os.PathLike,
-    *,
-    backend: str = "joblib",
-    jobs: int | None = None,
-    threads: int | None = None,
-    scheduler: str | None = None,
-    fresh: bool = False,
-    progress: bool = True,
-    say: Callable[[str], None] | None = None,
-) -> SweepReport:
-    """Run every spec of ``runs`` that has no verified result file in ``out`` yet; write each result as it
-    finishes.
-
-    A result file that fails its check (:func:`read_result`: edited, damaged, another run's file, NaN
-    metrics) is moved to ``out/refused/`` and its run runs again. A run is claimed (:class:`Claim`) before it
-    starts, so that two sweeps into one ``out`` never run the same run: each runs the runs it claimed, then
-    waits for the runs claimed by the other and takes over any that the other left unfinished.
-
-    Args:
-        runs: from :func:`plan`.
-        out: the output folder (results in ``out/runs``, logs in ``out/logs``, claims in ``out/locks``).
-        backend: ``"joblib"`` (processes on this machine; one job runs in this process) or ``"dask"`` (a
-            Dask distributed cluster: the one at ``scheduler``, or a local one of ``jobs`` workers).
-        jobs: runs at a time on this machine (default: its cores divided by ``threads``, so that runs do not
-            compete for cores; at most one per pending run); ignored with a scheduler (the cluster's workers
-            decide: start them with ``--nthreads 1``, one run per worker process).
-        threads: PyTorch and numba threads per run (default 1). Results depend on it, not on the backend.
-        fresh: delete these runs' results and logs first and run everything again.
-        progress: one tqdm bar for the sweep (runs done / total, rate, ETA).
-        say: called with a line for each refused file and each wait for another process (default: none).
-
-    Returns:
-        a :class:`SweepReport`. An interruption (Ctrl-C, a killed process: its workers end within a second)
-        keeps every result written so far; a rerun of the same runs continues from there.
-
-    Raises:
-        ValueError: before any run, naming the argument: no runs, ``jobs`` or ``threads`` below 1, an
-            unknown backend, or an ``out`` that cannot hold the sweep (:func:`check_out`).
-    """
+def _check_sweep(
+    runs: Sequence[RunSpec], backend: str, scheduler: str | None, jobs: int | None, threads: int | None
+) -> None:
+    """ValueError naming the argument of :func:`run_sweep` that cannot be run."""
     check_backend(backend, scheduler)
     if not runs:
         raise ValueError("runs is empty: plan() gives the runs of a sweep")
     for name, value in (("jobs", jobs), ("threads", threads)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ValueError(f"{name} must be an integer >= 1 (or None for the default), got {value!r}")
-    say = say or (lambda line: None)
-    out = check_out(out, runs[0].dataset)
+
+
+def _pending(
+    runs: Sequence[RunSpec], out: Path, fresh: bool, say: Callable[[str], None]
+) -> tuple[list[RunSpec], dict[str, str]]:
+    """(the runs without a verified result file, {key: why} of the files refused and moved aside): ``out``
+    checked for every dataset, with ``fresh`` every result and log deleted first."""
     for spec in runs[1:]:
         check_out(out, spec.dataset)
     if fresh:
@@ -672,6 +640,72 @@ def run_sweep(
             say(f"refused {found}; kept as {aside}; running {spec.label} again")
         if not isinstance(found, SeedResult):
             pending.append(spec)
+    return pending, refused
+
+
+def _store(outcome: RunOutcome, out: Path, threads: int) -> str | None:
+    """Write a finished run's log and result file; the reason it failed, or None."""
+    atomic_write_text(log_path(out, outcome.spec), outcome.log)
+    if outcome.result is None:
+        return outcome.error or "failed"
+    try:
+        write_result(out, outcome.spec, threads, outcome.result)
+    except ValueError as problem:
+        return str(problem)
+    return None
+
+
+def _wait_for(busy: Sequence[RunSpec], out: Path, say: Callable[[str], None]) -> None:
+    """Wait until the other process that holds the first of ``busy``'s claims lets it go."""
+    lock = lock_path(out, busy[0])
+    say(f"{len(busy)} run(s) are being run by another process ({Claim.holder(lock)}): waiting for them")
+    claim = Claim.acquire(lock, wait=True)
+    if claim is not None:
+        claim.release()
+
+
+def run_sweep(
+    runs: Sequence[RunSpec],
+    out: str | os.PathLike,
+    *,
+    backend: str = "joblib",
+    jobs: int | None = None,
+    threads: int | None = None,
+    scheduler: str | None = None,
+    fresh: bool = False,
+    progress: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> SweepReport:
+    """Run every spec of ``runs`` that has no verified result file in ``out`` yet; write each result as it
+    finishes.
+
+    A result file that fails its check (:func:`read_result`) is moved to ``out/refused/`` and its run runs
+    again. A run is claimed (:class:`Claim`) before it starts: two sweeps into one ``out`` share the runs, and
+    each takes over those the other left unfinished.
+
+    Args:
+        runs: from :func:`plan`.
+        out: the output folder (results in ``out/runs``, logs in ``out/logs``, claims in ``out/locks``).
+        backend: ``"joblib"`` (processes on this machine; one job runs in this process) or ``"dask"`` (a
+            Dask distributed cluster: the one at ``scheduler``, or a local one of ``jobs`` workers).
+        jobs: runs at a time on this machine (default: its cores divided by ``threads``); ignored with a
+            scheduler (start its workers with ``--nthreads 1``, one run per worker process).
+        threads: PyTorch and numba threads per run (default 1). Results depend on it, not on the backend.
+        fresh: delete these runs' results and logs first and run everything again.
+        progress: one tqdm bar for the sweep (runs done / total, rate, ETA).
+        say: called with a line for each refused file and each wait for another process (default: none).
+
+    Returns:
+        a :class:`SweepReport`. An interruption keeps every result written so far; a rerun continues.
+
+    Raises:
+        ValueError: before any run, naming the argument: no runs, ``jobs`` or ``threads`` below 1, an
+            unknown backend, or an ``out`` that cannot hold the sweep (:func:`check_out`).
+    """
+    _check_sweep(runs, backend, scheduler, jobs, threads)
+    say = say or (lambda line: None)
+    out = check_out(out, runs[0].dataset)
+    pending, refused = _pending(runs, out, fresh, say)
     threads = threads or 1
     jobs = max(1, min(jobs or available_cpus() // threads, len(pending) or 1))
     skipped, finished, elsewhere, failed = len(runs) - len(pending), 0, 0, {}
@@ -691,14 +725,7 @@ def run_sweep(
             try:
                 for outcome in outcomes:
                     spec = outcome.spec
-                    atomic_write_text(log_path(out, spec), outcome.log)
-                    error = outcome.error or "failed"
-                    if outcome.result is not None:
-                        try:
-                            write_result(out, spec, threads, outcome.result)
-                            error = None
-                        except ValueError as problem:
-                            error = str(problem)
+                    error = _store(outcome, out, threads)
                     claims.pop(spec.key).release()
                     if error is None:
                         finished += 1
@@ -712,14 +739,7 @@ def run_sweep(
             elsewhere += len(done_elsewhere)
             bar.update(len(done_elsewhere))
             if busy:
-                lock = lock_path(out, busy[0])
-                say(
-                    f"{len(busy)} run(s) are being run by another process ({Claim.holder(lock)}): waiting "
-                    "for them"
-                )
-                claim = Claim.acquire(lock, wait=True)
-                if claim is not None:
-                    claim.release()
+                _wait_for(busy, out, say)
             pending = busy
     return SweepReport(list(runs), skipped, finished, failed, collect(runs, out), refused, elsewhere)
 
