@@ -449,8 +449,7 @@ class Recommender:
         new_users: pd.DataFrame | None = None,
         baseline: bool = True,
     ) -> dict[str, float]:
-        """The package's metrics (P@k, R@k, MRR@k, HR@k, NDCG@k) on held-out interactions, the popularity
-        ranking's beside them.
+        """The package's metrics (P@k, R@k, MRR@k, HR@k, NDCG@k) on held-out interactions, and popularity's.
 
         Every held-out user ranks the whole catalogue; the items of their held-out interactions are the
         relevant ones. Known users (default): their training items are excluded and held-out pairs already
