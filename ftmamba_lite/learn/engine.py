@@ -465,7 +465,7 @@ class TwoTowerTask(Task):
         _check_inputs(enc, self.ks, self.map_ks, need_test=evaluator is None and len(enc.test_users) > 0)
         self.n_examples = len(enc.train_target)
         self.batch_size = min(check_int("batch_size", batch_size, 1), self.n_examples)
-        self.loss_name, self.loss_fn = loss, losses.LOSSES[loss]
+        self.loss_fn = losses.LOSSES[loss]
         self.temperature = temperature
         self.log_q = (
             losses.item_log_frequency(enc.train_item, len(enc.item_cat)) if loss == "softmax" else None

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import Tensor
 
 from ..datasets.base import FeatureTable
@@ -335,8 +334,3 @@ def _check_target(interactions: pd.DataFrame, target: str) -> None:
             f"target column {target!r} holds {float(values[bad][0])!r} at row {row!r} ({int(bad.sum())} such "
             f"row(s)): targets must be finite numbers within float32's range (|y| <= {FLOAT32_MAX:.3g})"
         )
-
-
-def as_tensor(values: np.ndarray, dtype: torch.dtype) -> Tensor:
-    """A writable copy of ``values`` as a tensor of ``dtype``."""
-    return torch.from_numpy(np.array(values, copy=True)).to(dtype)
