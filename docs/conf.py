@@ -20,9 +20,13 @@ import json
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS))
+import site_paths  # noqa: E402  (beside this file)
+
 ROOT = DOCS.parent
 GENERATED = DOCS / "notebooks"
 SITE_ONLY = "site-only"  # the tag of the cell added to the copies (dropped from the decks)
@@ -113,26 +117,9 @@ _generate_notebooks()
 
 
 # --- absolute paths of the build machine ------------------------------------------------------------------
-def _path_replacements() -> list[tuple[str, str]]:
-    """(absolute prefix, what a page shows instead), longest first: the repository root becomes a path
-    relative to it, its parent ``../``, the home folder ``~/``."""
-    pairs = {f"{ROOT}/": "", str(ROOT): ".", f"{ROOT.parent}/": "../", f"{Path.home()}/": "~/"}
-    for real in (ROOT.resolve(), ROOT.parent.resolve()):  # the same folders behind a symbolic link
-        pairs.setdefault(f"{real}/", "" if real == ROOT.resolve() else "../")
-    return sorted(pairs.items(), key=lambda kv: len(kv[0]), reverse=True)
-
-
-def _forbidden() -> re.Pattern[str]:
-    prefixes = {str(ROOT), str(ROOT.parent), str(Path.home()), "/work/", "/root/", "/home/"}
-    prefixes.discard("/")
-    return re.compile("|".join(re.escape(p) for p in sorted(prefixes, key=len, reverse=True)))
-
-
 def relative_paths(text: str) -> str:
-    """``text`` with the build machine's absolute paths replaced (:func:`_path_replacements`)."""
-    for prefix, short in _path_replacements():
-        text = text.replace(prefix, short)
-    return text
+    """``text`` with the build machine's absolute paths replaced (:func:`site_paths.replacements`)."""
+    return site_paths.relative(text, ROOT, Path.home())
 
 
 # --- widgets' last state without a network -------------------------------------------------------------
@@ -226,7 +213,7 @@ def _sanitise(folder: Path) -> list[str]:
     """Rewrite every page and search index under ``folder``: the build machine's paths made relative,
     plotly's CDN script tags removed from pages (they load the site's copy). Returns what still holds an
     absolute path."""
-    forbidden = _forbidden()
+    forbidden = site_paths.forbidden(ROOT, Path.home())
     left = []
     for path in folder.rglob("*"):
         if path.suffix not in TEXT_FILES or not path.is_file() or "_static" in path.parts:

@@ -6,6 +6,7 @@ ends with "Next:"."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -123,6 +124,32 @@ def test_no_page_holds_an_absolute_path_of_the_build_machine(site: Path) -> None
             text = path.read_text(encoding="utf-8", errors="replace")
             found += [f"{path.relative_to(site)}: {m.group(0)}" for m in ABSOLUTE.finditer(text)]
     assert not found, found[:10]
+
+
+def site_paths():
+    spec = importlib.util.spec_from_file_location("site_paths", ROOT / "docs" / "site_paths.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_linked_folder_beside_the_repository_is_shown_by_its_name(tmp_path: Path) -> None:
+    """CI keeps ``../shared`` as a symbolic link; a notebook prints the folder it resolves to."""
+    paths = site_paths()
+    elsewhere = tmp_path / "elsewhere" / "shared"
+    (elsewhere / "data").mkdir(parents=True)
+    root = tmp_path / "check" / "main"
+    root.mkdir(parents=True)
+    (root.parent / "shared").symlink_to(elsewhere)
+    home = tmp_path / "home"
+    text = (
+        f"Source: Spotify from directory {(root.parent / 'shared' / 'data').resolve()}\n"
+        f"and {root}/notebooks, {root.parent}/other, {home}/.cache"
+    )
+    shown = paths.relative(text, root, home)
+    assert shown == "Source: Spotify from directory ../shared/data\nand notebooks, ../other, ~/.cache"
+    assert not paths.forbidden(root, home).search(shown)
+    assert paths.forbidden(root, home).search(text)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
