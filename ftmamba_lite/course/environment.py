@@ -115,6 +115,6 @@ def spotify_source(in_colab: bool | None = None, roots: list[Path] | None = None
     for root in _repository_roots() if roots is None else roots:
         folder = Path(root).parent / "shared" / "data" / "spotify"
         if (folder / FEATURES_FILE).is_file():
-            return str(folder.resolve())
+            return str(folder.absolute())
     colab = "google.colab" in sys.modules if in_colab is None else in_colab
     return PUBLIC_BASE_URL if colab else None

@@ -432,7 +432,7 @@ def read_hm(
         test_users=row_of_buyer[test_buyers],
         test_relevant=relevant,
         test_targets=relevant.astype(np.float32),
-        source=label or f"H&M competition files from directory {directory.resolve()}",
+        source=label or f"H&M competition files from directory {directory.absolute()}",
         info={
             "article_ids": items["article_id"].tolist(),
             "purchases": items["purchases"].tolist(),

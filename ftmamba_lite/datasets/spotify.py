@@ -283,7 +283,7 @@ def read_spotify_environment(
     if is_url(source):
         label = f"Spotify environment from URL {source} (cached in {cache_dir_for(str(source), cache_dir)})"
     else:
-        label = f"Spotify environment from directory {Path(source).resolve()}"
+        label = f"Spotify environment from directory {Path(source).absolute()}"
     return SpotifyEnvironment(G, S, genres, songs, label)
 
 

@@ -179,7 +179,11 @@ def test_spotify_source_prefers_real_data_then_colab_url_then_synthetic(tmp_path
     data = tmp_path / "shared" / "data" / "spotify"
     data.mkdir(parents=True)
     (data / "spotify_features.csv").write_text("Genre\n")
-    assert spotify_source(in_colab=True, roots=[repo]) == str(data.resolve())
+    assert spotify_source(in_colab=True, roots=[repo]) == str(data.absolute())
+    beside = tmp_path / "class" / "repo"  # ../shared a symbolic link, as on a class machine or in CI
+    beside.mkdir(parents=True)
+    (beside.parent / "shared").symlink_to(tmp_path / "shared")
+    assert spotify_source(in_colab=False, roots=[beside]) == str(beside.parent / "shared" / "data" / "spotify")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
