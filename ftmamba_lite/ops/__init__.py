@@ -9,10 +9,11 @@ Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state, 
 * :mod:`~ftmamba_lite.ops.conv` -- ``causal_conv1d`` and ``causal_conv1d_ref``.
 * :mod:`~ftmamba_lite.ops.mamba_inner` -- ``mamba_inner``, ``mamba_inner_ref``: in_proj's output to the gate;
   ``warm_up``: compile its kernels ahead of the first layer.
-* :mod:`~ftmamba_lite.ops.kernels` -- the numba kernels themselves, compiled as a serial and a parallel set;
-  :mod:`~ftmamba_lite.ops.runtime` loads them (the only module that does), picks the set by numba's thread
-  count and allocates their buffers and reused scratch.
-* :mod:`~ftmamba_lite.ops.threads` -- the thread counts of PyTorch and of the kernels.
+* :mod:`~ftmamba_lite.ops.kernels` -- the numba kernels themselves, work items run over numba's threads;
+  :mod:`~ftmamba_lite.ops.runtime` loads them (the only module that does) and allocates their buffers and
+  reused scratch.
+* :mod:`~ftmamba_lite.ops.threads` -- the thread counts of PyTorch and of the kernels;
+  :mod:`~ftmamba_lite.ops.cpus` -- the cores this process may use.
 * :mod:`~ftmamba_lite.ops.checks` -- shape checks whose errors name the argument.
 
 This subpackage imports nothing else of the package (``tests/test_layers.py``).

@@ -1,12 +1,9 @@
 """Numba kernels of the fused CPU selective scan and of the causal depthwise convolution.
 
 Loaded only through :mod:`ftmamba_lite.ops.runtime` (``numba_kernels()``, ``kernels()``); importing it imports
-numba. The functions below are the kernels' source (plain Python, where ``prange`` is ``range``);
-:data:`SERIAL` and :data:`PARALLEL` hold them compiled, serially and over numba's threads, and the runtime
-picks the set by numba's thread count. The first call of each compiled kernel compiles it (seconds, then
-cached on disk, see :func:`_jit`). Callers pass every argument by name.
+numba. Callers pass every argument by name: ``scan_fwd(u=..., delta=..., ...)`` and so on, numpy arrays and
+Python ints and bools. Dimension letters (docs/notation.md):
 
-Dimension letters (docs/notation.md):
     b  batch            l  length (tokens)
     d  d_inner (channels)
     n  d_state          w  d_conv (convolution width)
@@ -19,13 +16,24 @@ Layouts, all C-contiguous, float32 or float64 (one compiled version per dtype, c
                                                           column offset inside a wider (b, l, .) array
     D, delta_bias                             (d,)
 
-Both kernels run step by step over the channels of a work item (a batch row, or a group of its channels): at
-step t they update the item's (NB, channels) state row by row with the channels innermost (contiguous, so a
-row is a few vector instructions), and sums over n (y_t forward; dh_t · B_t and the dΔ_t term backward)
-accumulate row by row into (channels,) vectors, with no horizontal sum over n. The channel loops run over
-unsigned bounds: with signed ones numba's negative-index wraparound stops LLVM from vectorising them. Work
-items are independent and spread over the threads with ``prange``. This is faster than walking one channel at
-a time over its n-vector state (benchmarks/README.md has the measurements behind each choice here).
+**How a kernel runs.** Each kernel is written as one *work item* (a batch row, a group of its channels, or one
+token) and compiled once per dtype as a C-callable function (numba's ``cfunc``) that takes the item, the
+thread's number and a block of int64 parameters (:data:`SLOT` per argument: an array's address and shape, or
+an int). One small ``prange`` loop, :func:`_run_items`, calls a kernel's items through its address over
+numba's threads (serially at one thread). The kernels compile as plain serial code: numba's parallel lowering
+of the whole kernel, the slow part of its compile, runs on that one small loop only, and calling through an
+address keeps LLVM from linking the kernel into the loop and optimising it a second time. A fresh process
+compiles four kernels and the loop, at any thread count, instead of a serial and a parallel set of four, and
+on a cold cache it compiles the longest of them in a second process (:func:`_cold_start`;
+benchmarks/README.md, section j). The kernels' results do not depend on the number of threads: every item
+writes its own outputs.
+
+Both scan kernels run step by step over the channels of a work item: at step t they update the item's (NB,
+channels) state row by row with the channels innermost (contiguous, so a row is a few vector instructions),
+and sums over n (y_t forward; dh_t · B_t and the dΔ_t term backward) accumulate row by row into (channels,)
+vectors, with no horizontal sum over n. The channel loops run over unsigned bounds: with signed ones numba's
+negative-index wraparound stops LLVM from vectorising them. This is faster than walking one channel at a time
+over its n-vector state (benchmarks/README.md has the measurements behind each choice here).
 
 Nothing of size (b, l, d, n) is ever allocated: the forward keeps the running state and, for the backward, the
 state entering every chunk of T = 32 steps (1/T of the expanded state). The backward, last chunk first,
@@ -44,27 +52,32 @@ above, to exp(88)). :func:`fast_softplus` and :func:`fast_sigmoid` build on it.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
-from types import FunctionType, SimpleNamespace
+from types import FunctionType
 from typing import Any
 
 import numpy as np
-from numba import get_num_threads, get_thread_id, njit, prange, set_num_threads, types
-from numba.extending import overload
+from llvmlite import ir
+from numba import carray, cfunc, get_num_threads, get_thread_id, njit, prange, set_num_threads, types
+from numba.extending import intrinsic, overload
 
 __all__ = [
     "NB",
-    "PARALLEL",
-    "SERIAL",
+    "SLOT",
     "T",
+    "conv_bwd",
+    "conv_fwd",
     "fast_exp",
     "fast_sigmoid",
     "fast_softplus",
     "get_num_threads",
-    "scan_fwd",
     "scan_bwd",
-    "conv_fwd",
-    "conv_bwd",
+    "scan_fwd",
+    "set_num_threads",
 ]
 
 # Like fastmath=True without "nnan"/"ninf": NaN and Inf still propagate as in IEEE arithmetic.
@@ -83,24 +96,23 @@ _P4 = np.float32(0.04191502854162086)
 _P5 = np.float32(0.008291716685092106)
 
 
-def _jit(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
-    """``njit`` with on-disk caching where some cache directory is writable, without caching otherwise.
+def _cached(decorator: Callable[..., Any], fn: Callable[..., Any], **options: Any) -> Any:
+    """``decorator(cache=True, **options)(fn)`` where some cache directory is writable, uncached otherwise.
 
     numba caches next to the source (``__pycache__``), or, if the package directory is read-only, in the
     user-wide cache directory (``NUMBA_CACHE_DIR`` overrides both); if neither is writable, ``cache=True``
-    raises at decoration and the kernel is compiled in every process instead. numpy's error model (no
-    division-by-zero checks, which no kernel needs) lets LLVM vectorise the channel loops of the serial
-    variants as well as parfor lowering does for the parallel ones.
+    raises at decoration and the function is compiled in every process instead.
     """
+    try:
+        return decorator(cache=True, **options)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return decorator(cache=False, **options)(fn)
 
-    def decorate(fn: Callable[..., Any]) -> Any:
-        options = {"fastmath": _FASTMATH, "parallel": parallel, "error_model": "numpy"}
-        try:
-            return njit(cache=True, **options)(fn)
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            return njit(cache=False, **options)(fn)
 
-    return decorate
+def _jit(parallel: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """``njit`` with on-disk caching where possible (:func:`_cached`). numpy's error model (no
+    division-by-zero checks, which no kernel needs) lets LLVM vectorise the channel loops."""
+    return lambda fn: _cached(njit, fn, fastmath=_FASTMATH, parallel=parallel, error_model="numpy")
 
 
 def fast_exp(x: float) -> float:
@@ -178,8 +190,57 @@ def _fast_sigmoid_overload(x):  # type: ignore[no-untyped-def]
     return None
 
 
-# The kernels below index their array arguments directly (no views, no slices, no allocations), so that LLVM
-# sees no aliasing and vectorises the channel loops. The callers pass distinct arrays, scratch included.
+# --- the kernels' calling convention ---------------------------------------------------------------------
+# A kernel's C signature: void kernel(int64 item, int64 thread, int64 *p). Argument k of a kernel (in the
+# order of its Kernel's ``arguments``) fills p[SLOT k : SLOT (k + 1)]: an array's address then its shape, or
+# an int (a bool as 0 or 1). A work item's first lines read them back, one argument per line
+# (tests/ops/test_kernels.py checks that they read what the Kernel packs).
+
+SLOT = 5
+_ITEM = types.void(types.int64, types.int64, types.CPointer(types.int64))
+
+
+@intrinsic
+def _pointer(typingctx, address, dtype):  # type: ignore[no-untyped-def]
+    """The integer ``address`` as a pointer to ``dtype`` (a numba number class such as np.float32)."""
+    target = getattr(dtype, "instance_type", dtype)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], context.get_value_type(types.CPointer(target)))
+
+    return types.CPointer(target)(address, dtype), codegen
+
+
+@intrinsic
+def _call_item(typingctx, address, item, thread, params):  # type: ignore[no-untyped-def]
+    """Call the kernel at ``address`` (a C function of the kernels' signature) on one work item."""
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        i64 = ir.IntType(64)
+        kernel = ir.FunctionType(ir.VoidType(), [i64, i64, i64.as_pointer()])
+        builder.call(builder.inttoptr(args[0], kernel.as_pointer()), args[1:])
+        return context.get_dummy_value()
+
+    return types.void(types.int64, types.int64, types.int64, types.CPointer(types.int64)), codegen
+
+
+def _run_items(address: int, items: int, params: np.ndarray) -> None:
+    """Run work items 0 .. items - 1 of the kernel at ``address`` over numba's threads, each with its
+    thread's number (the index of its scratch) and ``params`` (int64, SLOT per argument)."""
+    p = _pointer(params.ctypes.data, np.int64)
+    for item in prange(items):
+        _call_item(address, np.int64(item), np.int64(get_thread_id()), p)
+
+
+_run_items = _jit(parallel=True)(_run_items)
+_RUN_ITEMS = (types.int64, types.int64, types.int64[::1])  # its one signature
+
+
+DT = np.float32  # the dtype a kernel's source reads its arrays in; each compiled version has its own
+
+
+# The work items below index their arrays directly (no views, no slices, no allocations), so that LLVM
+# vectorises the channel loops. The callers pass distinct arrays, scratch included.
 
 NB = 16  # the callers zero-pad a smaller state size n to NB (padded states stay 0); a larger n takes the
 # PyTorch path. The kernels read n from At, so the n-loops are not unrolled: unrolled, they compiled 20 %
@@ -187,26 +248,7 @@ NB = 16  # the callers zero-pad a smaller state size n to NB (padded states stay
 T = 32  # steps per chunk: a chunk's rows of the (b, l, d) arrays stay in L1 while its channels are walked
 
 
-def scan_fwd(
-    u: np.ndarray,
-    delta: np.ndarray,
-    delta_bias: np.ndarray,
-    softplus: bool,
-    At: np.ndarray,
-    B: np.ndarray,
-    b_off: int,
-    C: np.ndarray,
-    c_off: int,
-    D: np.ndarray,
-    z: np.ndarray,
-    z_off: int,
-    has_z: bool,
-    save: bool,
-    out: np.ndarray,
-    ckpt: np.ndarray,
-    dtrow: np.ndarray,
-    hs: np.ndarray,
-) -> None:
+def scan_fwd_item(item: int, thread: int, p: Any) -> None:
     """Selective scan forward (Gu & Dao 2023, Algorithm 2) into ``out`` (b, l, d), vectorised over channels.
 
     Per channel: Δ_t = softplus(delta_t + delta_bias), h_t = exp(Δ_t A) ⊙ h_{t-1} + Δ_t u_t B_t,
@@ -214,6 +256,7 @@ def scan_fwd(
     (NB, channels), are updated with the channels innermost (contiguous, so each row is a few vector
     instructions) and y_t accumulates row by row: no horizontal sum over n. The channel loops run over
     unsigned bounds: with signed ones numba's negative-index wraparound stops LLVM from vectorising them.
+    Work item ``item`` is channel group ``item // b`` of batch row ``item % b``.
 
     Args:
         u, delta: (b, l, d). delta_bias: (d,), zeros for none. softplus: apply it to delta + delta_bias.
@@ -229,83 +272,66 @@ def scan_fwd(
         dtrow (b g, d), hs (b g, NB, d): scratch of the b g work items (g channel groups per batch row,
             g = hs.shape[0] / b) for one step's Δ and the running state.
     """
+    u = carray(_pointer(p[0], DT), (p[1], p[2], p[3]))
+    delta = carray(_pointer(p[5], DT), (p[6], p[7], p[8]))
+    delta_bias = carray(_pointer(p[10], DT), (p[11],))
+    softplus = p[15] != 0
+    At = carray(_pointer(p[20], DT), (p[21], p[22]))
+    B = carray(_pointer(p[25], DT), (p[26], p[27], p[28]))
+    b_off = p[30]
+    C = carray(_pointer(p[35], DT), (p[36], p[37], p[38]))
+    c_off = p[40]
+    D = carray(_pointer(p[45], DT), (p[46],))
+    z = carray(_pointer(p[50], DT), (p[51], p[52], p[53]))
+    z_off = p[55]
+    has_z = p[60] != 0
+    save = p[65] != 0
+    out = carray(_pointer(p[70], DT), (p[71], p[72], p[73]))
+    ckpt = carray(_pointer(p[75], DT), (p[76], p[77], p[78], p[79]))
+    dtrow = carray(_pointer(p[80], DT), (p[81], p[82]))
+    hs = carray(_pointer(p[85], DT), (p[86], p[87], p[88]))
     bsz, l, d = u.shape
     n = At.shape[0]
     groups = hs.shape[0] // bsz
     zero = u.dtype.type(0.0)
     zo = np.uint64(z_off)
-    for item in prange(groups * bsz):
-        g = item // bsz
-        b = item - g * bsz
-        c_lo = np.uint64((g * d) // groups)
-        c_hi = np.uint64(((g + 1) * d) // groups)
-        for i in range(n):
-            for c in range(c_lo, c_hi):
-                hs[item, i, c] = zero
-        for t in range(l):
-            if save and t > 0 and t % T == 0:  # the state entering chunk t / T
-                for i in range(n):
-                    for c in range(c_lo, c_hi):
-                        ckpt[b, t // T - 1, i, c] = hs[item, i, c]
-            if softplus:
-                for c in range(c_lo, c_hi):
-                    dtrow[item, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
-            else:
-                for c in range(c_lo, c_hi):
-                    dtrow[item, c] = delta[b, t, c] + delta_bias[c]
-            for c in range(c_lo, c_hi):
-                out[b, t, c] = D[c] * u[b, t, c]
+    g = item // bsz
+    b = item - g * bsz
+    c_lo = np.uint64((g * d) // groups)
+    c_hi = np.uint64(((g + 1) * d) // groups)
+    for i in range(n):
+        for c in range(c_lo, c_hi):
+            hs[item, i, c] = zero
+    for t in range(l):
+        if save and t > 0 and t % T == 0:  # the state entering chunk t / T
             for i in range(n):
-                bi = B[b, t, b_off + i]
-                ci = C[b, t, c_off + i]
                 for c in range(c_lo, c_hi):
-                    dt = dtrow[item, c]
-                    h = fast_exp(dt * At[i, c]) * hs[item, i, c] + dt * u[b, t, c] * bi
-                    hs[item, i, c] = h
-                    out[b, t, c] += h * ci
-            if has_z:
-                for c in range(c_lo, c_hi):
-                    out[b, t, c] *= z[b, t, zo + c] * fast_sigmoid(z[b, t, zo + c])
+                    ckpt[b, t // T - 1, i, c] = hs[item, i, c]
+        if softplus:
+            for c in range(c_lo, c_hi):
+                dtrow[item, c] = fast_softplus(delta[b, t, c] + delta_bias[c])
+        else:
+            for c in range(c_lo, c_hi):
+                dtrow[item, c] = delta[b, t, c] + delta_bias[c]
+        for c in range(c_lo, c_hi):
+            out[b, t, c] = D[c] * u[b, t, c]
+        for i in range(n):
+            bi = B[b, t, b_off + i]
+            ci = C[b, t, c_off + i]
+            for c in range(c_lo, c_hi):
+                dt = dtrow[item, c]
+                h = fast_exp(dt * At[i, c]) * hs[item, i, c] + dt * u[b, t, c] * bi
+                hs[item, i, c] = h
+                out[b, t, c] += h * ci
+        if has_z:
+            for c in range(c_lo, c_hi):
+                out[b, t, c] *= z[b, t, zo + c] * fast_sigmoid(z[b, t, zo + c])
 
 
-def scan_bwd(
-    u: np.ndarray,
-    delta: np.ndarray,
-    delta_bias: np.ndarray,
-    softplus: bool,
-    At: np.ndarray,
-    B: np.ndarray,
-    b_off: int,
-    C: np.ndarray,
-    c_off: int,
-    D: np.ndarray,
-    z: np.ndarray,
-    z_off: int,
-    has_z: bool,
-    ckpt: np.ndarray,
-    dout: np.ndarray,
-    du: np.ndarray,
-    ddelta: np.ndarray,
-    dz: np.ndarray,
-    dz_off: int,
-    dA_part: np.ndarray,
-    dD_part: np.ndarray,
-    dbias_part: np.ndarray,
-    dB_part: np.ndarray,
-    db_off: int,
-    dC_part: np.ndarray,
-    dc_off: int,
-    dts: np.ndarray,
-    ys: np.ndarray,
-    Hs: np.ndarray,
-    Es: np.ndarray,
-    hr: np.ndarray,
-    dhs: np.ndarray,
-    sb: np.ndarray,
-    sa: np.ndarray,
-) -> None:
+def scan_bwd_item(item: int, thread: int, p: Any) -> None:
     """Selective scan backward, last chunk first: recompute the chunk's states from its checkpoint, then run
-    the adjoint recurrence through it in reverse; vectorised over channels like :func:`scan_fwd`.
+    the adjoint recurrence through it in reverse; vectorised over channels like :func:`scan_fwd_item`. Work
+    item ``item`` is channel group ``item // b`` of batch row ``item % b``, run on the scratch of ``thread``.
 
     With dh the gradient flowing into h_t from later steps (zero after the last step):
 
@@ -319,7 +345,7 @@ def scan_bwd(
     dΔ_t term) accumulate row by row into (channels,) vectors, as y_t does in the forward.
 
     Args:
-        u, delta, delta_bias, softplus, At, B, b_off, C, c_off, D, z, z_off, has_z: as :func:`scan_fwd`.
+        u, delta, delta_bias, softplus, At, B, b_off, C, c_off, D, z, z_off, has_z: as :func:`scan_fwd_item`.
         ckpt: the forward's checkpoints (b, ceil(l / T) - 1, NB, d).
         dout: (b, l, d).
         du, ddelta: (b, l, d), written.
@@ -334,121 +360,153 @@ def scan_bwd(
         (p, NB, m) the running dh; sb, sa (p, m) the sums over n of one step. Separate arrays, so that LLVM
         sees no aliasing and vectorises the channel loops; per thread, so that they stay small and in cache.
     """
+    u = carray(_pointer(p[0], DT), (p[1], p[2], p[3]))
+    delta = carray(_pointer(p[5], DT), (p[6], p[7], p[8]))
+    delta_bias = carray(_pointer(p[10], DT), (p[11],))
+    softplus = p[15] != 0
+    At = carray(_pointer(p[20], DT), (p[21], p[22]))
+    B = carray(_pointer(p[25], DT), (p[26], p[27], p[28]))
+    b_off = p[30]
+    C = carray(_pointer(p[35], DT), (p[36], p[37], p[38]))
+    c_off = p[40]
+    D = carray(_pointer(p[45], DT), (p[46],))
+    z = carray(_pointer(p[50], DT), (p[51], p[52], p[53]))
+    z_off = p[55]
+    has_z = p[60] != 0
+    ckpt = carray(_pointer(p[65], DT), (p[66], p[67], p[68], p[69]))
+    dout = carray(_pointer(p[70], DT), (p[71], p[72], p[73]))
+    du = carray(_pointer(p[75], DT), (p[76], p[77], p[78]))
+    ddelta = carray(_pointer(p[80], DT), (p[81], p[82], p[83]))
+    dz = carray(_pointer(p[85], DT), (p[86], p[87], p[88]))
+    dz_off = p[90]
+    dA_part = carray(_pointer(p[95], DT), (p[96], p[97], p[98]))
+    dD_part = carray(_pointer(p[100], DT), (p[101], p[102]))
+    dbias_part = carray(_pointer(p[105], DT), (p[106], p[107]))
+    dB_part = carray(_pointer(p[110], DT), (p[111], p[112], p[113], p[114]))
+    db_off = p[115]
+    dC_part = carray(_pointer(p[120], DT), (p[121], p[122], p[123], p[124]))
+    dc_off = p[125]
+    dts = carray(_pointer(p[130], DT), (p[131], p[132], p[133]))
+    ys = carray(_pointer(p[135], DT), (p[136], p[137], p[138]))
+    Hs = carray(_pointer(p[140], DT), (p[141], p[142], p[143], p[144]))
+    Es = carray(_pointer(p[145], DT), (p[146], p[147], p[148], p[149]))
+    hr = carray(_pointer(p[150], DT), (p[151], p[152], p[153]))
+    dhs = carray(_pointer(p[155], DT), (p[156], p[157], p[158]))
+    sb = carray(_pointer(p[160], DT), (p[161], p[162]))
+    sa = carray(_pointer(p[165], DT), (p[166], p[167]))
     bsz, l, d = u.shape
     n = At.shape[0]
     groups = dB_part.shape[0]
     zero = u.dtype.type(0.0)
     one = u.dtype.type(1.0)
     zo, dzo = np.uint64(z_off), np.uint64(dz_off)
-    for item in prange(groups * bsz):
-        g = item // bsz
-        b = item - g * bsz
-        w = get_thread_id()  # the scratch is per thread
-        c_lo = np.uint64((g * d) // groups)
-        c_hi = np.uint64(((g + 1) * d) // groups)
-        for i in range(n):
-            for c in range(c_lo, c_hi):
-                dhs[w, i, c - c_lo] = zero
-                dA_part[b, i, c] = zero
+    w = thread  # the scratch is per thread
+    g = item // bsz
+    b = item - g * bsz
+    c_lo = np.uint64((g * d) // groups)
+    c_hi = np.uint64(((g + 1) * d) // groups)
+    for i in range(n):
         for c in range(c_lo, c_hi):
-            dD_part[b, c] = zero
-            dbias_part[b, c] = zero
-        n_chunks = (l + T - 1) // T
-        for kk in range(n_chunks):
-            k = n_chunks - 1 - kk
-            t0 = k * T
-            t1 = min(t0 + T, l)
-            # 1. recompute the chunk's Δ, states, Ā and y_t from its checkpoint
+            dhs[w, i, c - c_lo] = zero
+            dA_part[b, i, c] = zero
+    for c in range(c_lo, c_hi):
+        dD_part[b, c] = zero
+        dbias_part[b, c] = zero
+    n_chunks = (l + T - 1) // T
+    for kk in range(n_chunks):
+        k = n_chunks - 1 - kk
+        t0 = k * T
+        t1 = min(t0 + T, l)
+        # 1. recompute the chunk's Δ, states, Ā and y_t from its checkpoint
+        for i in range(n):
+            if k > 0:
+                for c in range(c_lo, c_hi):
+                    hr[w, i, c - c_lo] = ckpt[b, k - 1, i, c]
+            else:
+                for c in range(c_lo, c_hi):
+                    hr[w, i, c - c_lo] = zero
+            for c in range(c_lo, c_hi):
+                Hs[w, 0, i, c - c_lo] = hr[w, i, c - c_lo]
+        for t in range(t0, t1):
+            s = t - t0
+            if softplus:
+                for c in range(c_lo, c_hi):
+                    dts[w, s, c - c_lo] = fast_softplus(delta[b, t, c] + delta_bias[c])
+            else:
+                for c in range(c_lo, c_hi):
+                    dts[w, s, c - c_lo] = delta[b, t, c] + delta_bias[c]
+            for c in range(c_lo, c_hi):
+                ys[w, s, c - c_lo] = D[c] * u[b, t, c]
             for i in range(n):
-                if k > 0:
-                    for c in range(c_lo, c_hi):
-                        hr[w, i, c - c_lo] = ckpt[b, k - 1, i, c]
-                else:
-                    for c in range(c_lo, c_hi):
-                        hr[w, i, c - c_lo] = zero
-                for c in range(c_lo, c_hi):
-                    Hs[w, 0, i, c - c_lo] = hr[w, i, c - c_lo]
-            for t in range(t0, t1):
-                s = t - t0
-                if softplus:
-                    for c in range(c_lo, c_hi):
-                        dts[w, s, c - c_lo] = fast_softplus(delta[b, t, c] + delta_bias[c])
-                else:
-                    for c in range(c_lo, c_hi):
-                        dts[w, s, c - c_lo] = delta[b, t, c] + delta_bias[c]
-                for c in range(c_lo, c_hi):
-                    ys[w, s, c - c_lo] = D[c] * u[b, t, c]
-                for i in range(n):
-                    bi = B[b, t, b_off + i]
-                    ci = C[b, t, c_off + i]
-                    for c in range(c_lo, c_hi):
-                        j = c - c_lo
-                        dt = dts[w, s, j]
-                        e = fast_exp(dt * At[i, c])
-                        h = e * hr[w, i, j] + dt * u[b, t, c] * bi
-                        hr[w, i, j] = h
-                        Es[w, s, i, j] = e
-                        Hs[w, s + 1, i, j] = h
-                        ys[w, s, j] += h * ci
-            # 2. through the gate: dz_t = dout_t y_t silu'(z_t), dy_t = dout_t silu(z_t) (into ys)
-            for t in range(t0, t1):
-                s = t - t0
-                if has_z:
-                    for c in range(c_lo, c_hi):
-                        j = c - c_lo
-                        zz = z[b, t, zo + c]
-                        sg = fast_sigmoid(zz)
-                        dz[b, t, dzo + c] = dout[b, t, c] * ys[w, s, j] * sg * (one + zz * (one - sg))
-                        ys[w, s, j] = dout[b, t, c] * zz * sg
-                else:
-                    for c in range(c_lo, c_hi):
-                        ys[w, s, c - c_lo] = dout[b, t, c]
-            # 3. adjoint recurrence through the chunk, last step first
-            for tt in range(t1 - t0):
-                s = t1 - t0 - 1 - tt
-                t = t0 + s
-                for c in range(c_lo, c_hi):
-                    sb[w, c - c_lo] = zero  # Σ_n dh_t B_t
-                    sa[w, c - c_lo] = zero  # Σ_n dh_t h_{t-1} Ā_t A
-                for i in range(n):
-                    bi = B[b, t, b_off + i]
-                    ci = C[b, t, c_off + i]
-                    dbi = zero
-                    dci = zero
-                    for c in range(c_lo, c_hi):
-                        j = c - c_lo
-                        dt = dts[w, s, j]
-                        dyt = ys[w, s, j]
-                        e = Es[w, s, i, j]
-                        dhi = dhs[w, i, j] + dyt * ci
-                        dci += dyt * Hs[w, s + 1, i, j]
-                        dbi += dhi * dt * u[b, t, c]
-                        q = dhi * Hs[w, s, i, j] * e  # dL/dĀ_t ⊙ Ā_t
-                        sb[w, j] += dhi * bi
-                        sa[w, j] += q * At[i, c]
-                        dA_part[b, i, c] += q * dt
-                        dhs[w, i, j] = dhi * e
-                    dB_part[g, b, t, db_off + i] = dbi
-                    dC_part[g, b, t, dc_off + i] = dci
+                bi = B[b, t, b_off + i]
+                ci = C[b, t, c_off + i]
                 for c in range(c_lo, c_hi):
                     j = c - c_lo
-                    ut = u[b, t, c]
-                    dyt = ys[w, s, j]
-                    du[b, t, c] = dyt * D[c] + dts[w, s, j] * sb[w, j]
-                    ddelta[b, t, c] = ut * sb[w, j] + sa[w, j]
-                    dD_part[b, c] += dyt * ut
-                # 4. through the softplus, and the bias gradient
-                if softplus:
-                    for c in range(c_lo, c_hi):
-                        ddelta[b, t, c] *= fast_sigmoid(delta[b, t, c] + delta_bias[c])
+                    dt = dts[w, s, j]
+                    e = fast_exp(dt * At[i, c])
+                    h = e * hr[w, i, j] + dt * u[b, t, c] * bi
+                    hr[w, i, j] = h
+                    Es[w, s, i, j] = e
+                    Hs[w, s + 1, i, j] = h
+                    ys[w, s, j] += h * ci
+        # 2. through the gate: dz_t = dout_t y_t silu'(z_t), dy_t = dout_t silu(z_t) (into ys)
+        for t in range(t0, t1):
+            s = t - t0
+            if has_z:
                 for c in range(c_lo, c_hi):
-                    dbias_part[b, c] += ddelta[b, t, c]
+                    j = c - c_lo
+                    zz = z[b, t, zo + c]
+                    sg = fast_sigmoid(zz)
+                    dz[b, t, dzo + c] = dout[b, t, c] * ys[w, s, j] * sg * (one + zz * (one - sg))
+                    ys[w, s, j] = dout[b, t, c] * zz * sg
+            else:
+                for c in range(c_lo, c_hi):
+                    ys[w, s, c - c_lo] = dout[b, t, c]
+        # 3. adjoint recurrence through the chunk, last step first
+        for tt in range(t1 - t0):
+            s = t1 - t0 - 1 - tt
+            t = t0 + s
+            for c in range(c_lo, c_hi):
+                sb[w, c - c_lo] = zero  # Σ_n dh_t B_t
+                sa[w, c - c_lo] = zero  # Σ_n dh_t h_{t-1} Ā_t A
+            for i in range(n):
+                bi = B[b, t, b_off + i]
+                ci = C[b, t, c_off + i]
+                dbi = zero
+                dci = zero
+                for c in range(c_lo, c_hi):
+                    j = c - c_lo
+                    dt = dts[w, s, j]
+                    dyt = ys[w, s, j]
+                    e = Es[w, s, i, j]
+                    dhi = dhs[w, i, j] + dyt * ci
+                    dci += dyt * Hs[w, s + 1, i, j]
+                    dbi += dhi * dt * u[b, t, c]
+                    q = dhi * Hs[w, s, i, j] * e  # dL/dĀ_t ⊙ Ā_t
+                    sb[w, j] += dhi * bi
+                    sa[w, j] += q * At[i, c]
+                    dA_part[b, i, c] += q * dt
+                    dhs[w, i, j] = dhi * e
+                dB_part[g, b, t, db_off + i] = dbi
+                dC_part[g, b, t, dc_off + i] = dci
+            for c in range(c_lo, c_hi):
+                j = c - c_lo
+                ut = u[b, t, c]
+                dyt = ys[w, s, j]
+                du[b, t, c] = dyt * D[c] + dts[w, s, j] * sb[w, j]
+                ddelta[b, t, c] = ut * sb[w, j] + sa[w, j]
+                dD_part[b, c] += dyt * ut
+            # 4. through the softplus, and the bias gradient
+            if softplus:
+                for c in range(c_lo, c_hi):
+                    ddelta[b, t, c] *= fast_sigmoid(delta[b, t, c] + delta_bias[c])
+            for c in range(c_lo, c_hi):
+                dbias_part[b, c] += ddelta[b, t, c]
 
 
-def conv_fwd(
-    x: np.ndarray, x_off: int, weight: np.ndarray, bias: np.ndarray, silu: bool, out: np.ndarray
-) -> None:
-    """Causal depthwise convolution, optionally followed by SiLU, vectorised over channels.
+def conv_fwd_item(bt: int, thread: int, p: Any) -> None:
+    """Causal depthwise convolution, optionally followed by SiLU, vectorised over channels; work item ``bt``
+    is token ``bt % l`` of batch row ``bt // l``.
 
     out[b, t, c] = act(bias[c] + sum_k weight[k, c] x[b, t - (w - 1) + k, x_off + c]), x = 0 before the start.
 
@@ -457,37 +515,30 @@ def conv_fwd(
         weight: (w, d) (transposed, so that a tap is contiguous over channels). bias: (d,).
         out: (b, l, d), written.
     """
+    x = carray(_pointer(p[0], DT), (p[1], p[2], p[3]))
+    x_off = p[5]
+    weight = carray(_pointer(p[10], DT), (p[11], p[12]))
+    bias = carray(_pointer(p[15], DT), (p[16],))
+    silu = p[20] != 0
+    out = carray(_pointer(p[25], DT), (p[26], p[27], p[28]))
     bsz, l, _ = out.shape
     d = np.uint64(out.shape[2])  # unsigned channel indices: see the module doc
     w = weight.shape[0]
     xo = np.uint64(x_off)
-    for bt in prange(bsz * l):
-        b = bt // l
-        t = bt - b * l
+    b = bt // l
+    t = bt - b * l
+    for c in range(d):
+        out[b, t, c] = bias[c]
+    for k in range(max(0, w - 1 - t), w):
         for c in range(d):
-            out[b, t, c] = bias[c]
-        for k in range(max(0, w - 1 - t), w):
-            for c in range(d):
-                out[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, xo + c]
-        if silu:
-            for c in range(d):
-                out[b, t, c] *= fast_sigmoid(out[b, t, c])
+            out[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, xo + c]
+    if silu:
+        for c in range(d):
+            out[b, t, c] *= fast_sigmoid(out[b, t, c])
 
 
-def conv_bwd(
-    x: np.ndarray,
-    x_off: int,
-    weight: np.ndarray,
-    bias: np.ndarray,
-    silu: bool,
-    dout: np.ndarray,
-    dx: np.ndarray,
-    dx_off: int,
-    dweight_part: np.ndarray,
-    dbias_part: np.ndarray,
-    gp: np.ndarray,
-) -> None:
-    """Backward of :func:`conv_fwd`, one work item per batch row.
+def conv_bwd_item(b: int, thread: int, p: Any) -> None:
+    """Backward of :func:`conv_fwd_item`; work item ``b`` is batch row ``b``.
 
     Args:
         x, x_off, weight, bias, silu: as :func:`conv_fwd`.
@@ -497,61 +548,228 @@ def conv_bwd(
         gp: scratch (b, l, d) for the gradient at the pre-activation (with SiLU the pre-activation is
             recomputed: cheaper than keeping it).
     """
+    x = carray(_pointer(p[0], DT), (p[1], p[2], p[3]))
+    x_off = p[5]
+    weight = carray(_pointer(p[10], DT), (p[11], p[12]))
+    bias = carray(_pointer(p[15], DT), (p[16],))
+    silu = p[20] != 0
+    dout = carray(_pointer(p[25], DT), (p[26], p[27], p[28]))
+    dx = carray(_pointer(p[30], DT), (p[31], p[32], p[33]))
+    dx_off = p[35]
+    dweight_part = carray(_pointer(p[40], DT), (p[41], p[42], p[43]))
+    dbias_part = carray(_pointer(p[45], DT), (p[46], p[47]))
+    gp = carray(_pointer(p[50], DT), (p[51], p[52], p[53]))
     bsz, l, _ = dout.shape
     d = np.uint64(dout.shape[2])  # unsigned channel indices: see the module doc
     w = weight.shape[0]
     zero = x.dtype.type(0.0)
     one = x.dtype.type(1.0)
     xo, dxo = np.uint64(x_off), np.uint64(dx_off)
-    for b in prange(bsz):
-        for t in range(l):
-            if silu:
-                for c in range(d):
-                    gp[b, t, c] = bias[c]
-                for k in range(max(0, w - 1 - t), w):
-                    for c in range(d):
-                        gp[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, xo + c]
-                for c in range(d):
-                    sig = fast_sigmoid(gp[b, t, c])
-                    gp[b, t, c] = dout[b, t, c] * sig * (one + gp[b, t, c] * (one - sig))
-            else:
-                for c in range(d):
-                    gp[b, t, c] = dout[b, t, c]
-        for k in range(w):
+    for t in range(l):
+        if silu:
             for c in range(d):
-                dweight_part[b, k, c] = zero
+                gp[b, t, c] = bias[c]
+            for k in range(max(0, w - 1 - t), w):
+                for c in range(d):
+                    gp[b, t, c] += weight[k, c] * x[b, t - (w - 1) + k, xo + c]
+            for c in range(d):
+                sig = fast_sigmoid(gp[b, t, c])
+                gp[b, t, c] = dout[b, t, c] * sig * (one + gp[b, t, c] * (one - sig))
+        else:
+            for c in range(d):
+                gp[b, t, c] = dout[b, t, c]
+    for k in range(w):
         for c in range(d):
-            dbias_part[b, c] = zero
-        for t in range(l):
+            dweight_part[b, k, c] = zero
+    for c in range(d):
+        dbias_part[b, c] = zero
+    for t in range(l):
+        for c in range(d):
+            dx[b, t, dxo + c] = zero
+            dbias_part[b, c] += gp[b, t, c]
+        # out[t'] reads x[t] through tap k when t' = t + (w - 1) - k
+        for k in range(max(0, w - l + t), w):
+            tp = t + (w - 1) - k
             for c in range(d):
-                dx[b, t, dxo + c] = zero
-                dbias_part[b, c] += gp[b, t, c]
-            # out[t'] reads x[t] through tap k when t' = t + (w - 1) - k
-            for k in range(max(0, w - l + t), w):
-                tp = t + (w - 1) - k
-                for c in range(d):
-                    dx[b, t, dxo + c] += weight[k, c] * gp[b, tp, c]
-                    dweight_part[b, k, c] += gp[b, tp, c] * x[b, t, xo + c]
+                dx[b, t, dxo + c] += weight[k, c] * gp[b, tp, c]
+                dweight_part[b, k, c] += gp[b, tp, c] * x[b, t, xo + c]
 
 
-def _compiled(fn: Callable[..., Any], parallel: bool) -> Any:
-    """``fn`` compiled serially or with ``parallel=True`` (``prange`` over work items), from a copy of ``fn``
-    under its own name: numba names its cache files after the function's qualified name and does not record
-    the options in them, so two variants of one function would share and overwrite one cache entry."""
-    name = f"{fn.__name__}_{'parallel' if parallel else 'serial'}"
-    copy = FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
-    copy.__qualname__, copy.__doc__ = name, fn.__doc__
-    return _jit(parallel)(copy)
+# --- the compiled kernels, called with their arguments by name ---------------------------------------------
+class Kernel:
+    """One kernel: its work item's source, compiled on first use per dtype, and the launcher that packs its
+    arguments (numpy arrays, ints, bools, by name) and runs its items over numba's threads.
+
+    Args:
+        item: the work item's source (plain Python, ``item(item, thread, p)``).
+        arguments: (name, number of dimensions) per argument, in the order the source reads them; 0 for an
+            int or a bool.
+        items: how many work items a call has, from its arguments.
+    """
+
+    def __init__(
+        self, item: Callable[..., None], arguments: tuple[tuple[str, int], ...], items: Callable[..., int]
+    ) -> None:
+        self.item, self.arguments, self.items = item, arguments, items
+        self.name = item.__name__.removesuffix("_item")
+        self.__doc__ = item.__doc__
+        self._compiled: dict[np.dtype, Any] = {}
+        self._lock = threading.Lock()
+
+    def compiled(self, dtype: np.dtype | type) -> Any:
+        """The work item compiled for arrays of ``dtype`` (numba's ``CFunc``: its ``address``, its
+        ``cache_hits``), compiled or loaded from numba's on-disk cache on first use (see
+        :func:`_cold_start`)."""
+        dtype = np.dtype(dtype)
+        found = self._compiled.get(dtype)
+        if found is None:
+            helper = _cold_start(dtype).get(self.name)
+            if helper is not None:  # compile the other kernels meanwhile, then load this one from the cache
+                for kernel in KERNELS:
+                    if kernel.name not in _HELPED:
+                        kernel.compiled(dtype)
+                _wait(helper)
+            with self._lock:
+                found = self._compiled.get(dtype)
+                if found is None:
+                    found = self._compiled[dtype] = _compile(self.item, dtype)
+        return found
+
+    def __call__(self, **values: Any) -> None:
+        params, dtype = self.pack(values)
+        _run_items(self.compiled(dtype).address, self.items(**values), params)
+
+    def pack(self, values: dict[str, Any]) -> tuple[np.ndarray, np.dtype]:
+        """The int64 parameter block of a call (SLOT per argument), and the arrays' common dtype. Arrays must
+        be C-contiguous numpy arrays of the argument's dimensions, all float32 or all float64: a kernel reads
+        them through their addresses, with nothing to check them but this."""
+        if len(values) != len(self.arguments) or any(name not in values for name, _ in self.arguments):
+            expected = ", ".join(name for name, _ in self.arguments)
+            raise TypeError(f"{self.name}() takes the arguments {expected} by name, got {', '.join(values)}")
+        block: list[int] = []
+        dtype = None
+        for name, ndim in self.arguments:
+            value = values[name]
+            if ndim == 0:
+                block += [int(value), 0, 0, 0, 0]
+                continue
+            if not isinstance(value, np.ndarray) or value.ndim != ndim or not value.flags.c_contiguous:
+                got = (
+                    f"{value.ndim}-d, contiguous={value.flags.c_contiguous}"
+                    if isinstance(value, np.ndarray)
+                    else type(value).__name__
+                )
+                raise TypeError(
+                    f"{self.name}(): {name} must be a C-contiguous {ndim}-d numpy array, got {got}"
+                )
+            dtype = value.dtype if dtype is None else dtype
+            if value.dtype != dtype or dtype not in (np.float32, np.float64):
+                raise TypeError(
+                    f"{self.name}(): {name} is {value.dtype}; the arrays must all be float32 or all float64"
+                )
+            block += [value.__array_interface__["data"][0], *value.shape, *(0,) * (SLOT - 1 - ndim)]
+        return np.array(block, dtype=np.int64), dtype
 
 
-def _kernel_set(parallel: bool) -> SimpleNamespace:
-    compiled = {fn.__name__: _compiled(fn, parallel) for fn in (scan_fwd, scan_bwd, conv_fwd, conv_bwd)}
-    threads = {"get_num_threads": get_num_threads, "set_num_threads": set_num_threads}
-    return SimpleNamespace(NB=NB, T=T, parallel=parallel, **threads, **compiled)
+def _compile(item: Callable[..., None], dtype: np.dtype) -> Any:
+    """``item`` compiled as a C function of the kernels' signature for arrays of ``dtype``, from a copy of it
+    under its own name (numba names its cache files after the function's qualified name)."""
+    name = f"{item.__name__}_{dtype.name}"
+    copy = FunctionType(item.__code__, {**item.__globals__, "DT": dtype.type}, name)
+    copy.__qualname__, copy.__doc__ = name, item.__doc__
+    return _cached(lambda **options: cfunc(_ITEM, **options), copy, fastmath=_FASTMATH, error_model="numpy")
 
 
-# The two compiled sets :func:`ftmamba_lite.ops.runtime.kernels` chooses from by numba's thread count. At one
-# thread the serial set runs as fast as the parallel one and compiles in about 40 % of its time (parfor
-# lowering is most of a parallel kernel's compile); each kernel compiles on its first call, per dtype.
-SERIAL = _kernel_set(parallel=False)
-PARALLEL = _kernel_set(parallel=True)
+scan_fwd = Kernel(
+    scan_fwd_item,
+    (("u", 3), ("delta", 3), ("delta_bias", 1), ("softplus", 0), ("At", 2), ("B", 3), ("b_off", 0), ("C", 3),
+     ("c_off", 0), ("D", 1), ("z", 3), ("z_off", 0), ("has_z", 0), ("save", 0), ("out", 3), ("ckpt", 4),
+     ("dtrow", 2), ("hs", 3)),
+    lambda hs, **_: hs.shape[0],
+)  # fmt: skip
+scan_bwd = Kernel(
+    scan_bwd_item,
+    (("u", 3), ("delta", 3), ("delta_bias", 1), ("softplus", 0), ("At", 2), ("B", 3), ("b_off", 0), ("C", 3),
+     ("c_off", 0), ("D", 1), ("z", 3), ("z_off", 0), ("has_z", 0), ("ckpt", 4), ("dout", 3), ("du", 3),
+     ("ddelta", 3), ("dz", 3), ("dz_off", 0), ("dA_part", 3), ("dD_part", 2), ("dbias_part", 2),
+     ("dB_part", 4), ("db_off", 0), ("dC_part", 4), ("dc_off", 0), ("dts", 3), ("ys", 3), ("Hs", 4),
+     ("Es", 4), ("hr", 3), ("dhs", 3), ("sb", 2), ("sa", 2)),
+    lambda dB_part, u, **_: dB_part.shape[0] * u.shape[0],
+)  # fmt: skip
+conv_fwd = Kernel(
+    conv_fwd_item,
+    (("x", 3), ("x_off", 0), ("weight", 2), ("bias", 1), ("silu", 0), ("out", 3)),
+    lambda out, **_: out.shape[0] * out.shape[1],
+)
+conv_bwd = Kernel(
+    conv_bwd_item,
+    (("x", 3), ("x_off", 0), ("weight", 2), ("bias", 1), ("silu", 0), ("dout", 3), ("dx", 3), ("dx_off", 0),
+     ("dweight_part", 3), ("dbias_part", 2), ("gp", 3)),
+    lambda dout, **_: dout.shape[0],
+)  # fmt: skip
+KERNELS = (scan_fwd, scan_bwd, conv_fwd, conv_bwd)
+
+
+# --- a cold start: one kernel compiled in a second process -------------------------------------------------
+_HELPED = (
+    "scan_bwd",
+)  # the longest compile (about 40 % of the four kernels'), not needed until the backward
+_HELPER_TIMEOUT_S = 300
+_helpers: dict[np.dtype, dict[str, subprocess.Popen]] = {}
+_helpers_lock = threading.Lock()
+
+
+def _cold_start(dtype: np.dtype) -> dict[str, subprocess.Popen]:
+    """On this process's first kernel of ``dtype``: if numba's on-disk cache is cold (:func:`_run_items` was
+    not in it) and the process may use two cores or more, start a second Python process that compiles the
+    kernels of :data:`_HELPED` into the cache, while this one compiles the others; the kernel then loads
+    from the cache what the helper compiled, the same machine code. numba compiles in one thread under one
+    lock, so a second process is the only way to compile on two cores: on two, the first Mamba forward and
+    backward of a process takes about 60 % of the time (benchmarks/README.md, section j).
+
+    Returns the helpers by kernel name (none when the cache was warm, or the helper could not start).
+    """
+    with _helpers_lock:
+        if dtype not in _helpers:
+            _helpers[dtype] = _start_helpers(dtype)
+        return _helpers[dtype]
+
+
+def _start_helpers(dtype: np.dtype) -> dict[str, subprocess.Popen]:
+    _run_items.compile(_RUN_ITEMS)
+    stats = _run_items.stats
+    if stats.cache_path is None or not sum(stats.cache_misses.values()) or not sys.executable:
+        return {}
+    from .cpus import available_cpus  # a container's CPU quota included (Binder grants about one core)
+
+    if available_cpus() < 2:
+        return {}
+    code = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('ftmamba_lite.ops.kernels', sys.argv[1])\n"
+        "module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "for name in sys.argv[3:]:\n"
+        "    getattr(module, name).compiled(sys.argv[2])\n"
+    )
+    command = [sys.executable, "-c", code, __file__, dtype.name, *_HELPED]
+    try:
+        helper = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=os.environ,
+        )
+    except OSError:
+        return {}
+    return dict.fromkeys(_HELPED, helper)
+
+
+def _wait(helper: subprocess.Popen) -> None:
+    """Wait for a helper; one that runs too long is stopped (this process then compiles the kernel itself)."""
+    try:
+        helper.wait(timeout=_HELPER_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        helper.wait()

@@ -266,17 +266,17 @@ def mamba_inner(
 
 
 def warm_up(background: bool = True) -> threading.Thread | None:
-    """Compile the kernels that :func:`mamba_inner` runs for numba's current thread count (or load them from
-    numba's on-disk cache), ahead of the first Mamba layer: one forward and backward of a (1, 2, 2) input, in
-    a daemon thread when ``background`` (the notebooks' setup cell starts it: the compile overlaps reading).
+    """Compile the kernels that :func:`mamba_inner` runs (or load them from numba's on-disk cache), ahead of
+    the first Mamba layer: one forward and backward of a (1, 2, 2) input, in a daemon thread when
+    ``background`` (the notebooks' setup cell starts it: the compile overlaps reading).
 
-    A layer called meanwhile waits for numba's compiler lock and then runs what the warm-up compiled, the same
-    code it would have compiled itself, so no result depends on the warm-up; it draws no random numbers.
+    A layer called meanwhile waits for the kernel being compiled and then runs what the warm-up compiled, the
+    same code it would have compiled itself, so no result depends on the warm-up; it draws no random numbers.
     Returns the thread, or None when it ran in the foreground or the fused path is not available.
     """
     if inner_backend("cpu") != "numba":
         return None
-    threads = kernels().get_num_threads()  # numba's count is per thread: the warm-up takes the caller's
+    threads = kernels().get_num_threads()  # numba keeps a count per thread: the warm-up uses the caller's
 
     def run() -> None:
         kernels().set_num_threads(threads)

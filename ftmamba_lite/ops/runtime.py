@@ -3,8 +3,8 @@ buffers the kernels write into.
 
 Dimension letters: b batch, l length (tokens), d d_inner (channels), n d_state (docs/notation.md).
 
-* :func:`numba_kernels` -- the compiled kernels for numba's current thread count, or None when numba is
-  missing or disabled (``FTMAMBA_LITE_DISABLE_NUMBA=1``): the callers then take their PyTorch paths.
+* :func:`numba_kernels` -- the kernels' module, or None when numba is missing or disabled
+  (``FTMAMBA_LITE_DISABLE_NUMBA=1``): the callers then take their PyTorch paths.
 * :func:`kernels` -- the same, also for a backward whose forward ran on them before numba was disabled.
 * :func:`buffer` -- an uninitialised tensor for a kernel's output.
 * :func:`scratch` -- an uninitialised tensor for a kernel's scratch, reused from call to call.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -39,11 +39,10 @@ _kernels: ModuleType | None = None
 _kernels_tried = False
 
 
-def numba_kernels() -> SimpleNamespace | None:
-    """The compiled kernels (``scan_fwd``, ``scan_bwd``, ``conv_fwd``, ``conv_bwd``, with ``NB``, ``T``,
-    ``get_num_threads`` and ``set_num_threads``) for numba's thread count, which numba keeps per thread:
-    :data:`~ftmamba_lite.ops.kernels.SERIAL` at one thread, :data:`~ftmamba_lite.ops.kernels.PARALLEL`
-    otherwise. None when numba is not importable or ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
+def numba_kernels() -> ModuleType | None:
+    """The kernels' module, :mod:`ftmamba_lite.ops.kernels` (``scan_fwd``, ``scan_bwd``, ``conv_fwd``,
+    ``conv_bwd``, with ``NB``, ``T``, ``get_num_threads`` and ``set_num_threads``; each kernel compiles on its
+    first call). None when numba is not importable or ``FTMAMBA_LITE_DISABLE_NUMBA=1``.
 
     The environment variable is read on every call, so it can be flipped at run time (the tests do).
     """
@@ -53,11 +52,7 @@ def numba_kernels() -> SimpleNamespace | None:
     if not _kernels_tried:
         _kernels_tried = True
         _kernels = _import_kernels()
-    return None if _kernels is None else _for_threads(_kernels)
-
-
-def _for_threads(module: ModuleType) -> SimpleNamespace:
-    return module.PARALLEL if module.get_num_threads() > 1 else module.SERIAL
+    return _kernels
 
 
 def _import_kernels() -> ModuleType | None:
@@ -68,12 +63,12 @@ def _import_kernels() -> ModuleType | None:
     return module
 
 
-def kernels() -> SimpleNamespace:
+def kernels() -> ModuleType:
     """As :func:`numba_kernels`, also when numba was disabled between a forward and its backward."""
     module = _kernels if _kernels is not None else _import_kernels()
     if module is None:
         raise RuntimeError("the numba kernels cannot be imported (is numba installed?)")
-    return _for_threads(module)
+    return module
 
 
 def channel_groups(b: int, d: int, threads: int) -> int:

@@ -183,7 +183,8 @@ def test_spotify_source_prefers_real_data_then_colab_url_then_synthetic(tmp_path
     beside = tmp_path / "class" / "repo"  # ../shared a symbolic link, as on a class machine or in CI
     beside.mkdir(parents=True)
     (beside.parent / "shared").symlink_to(tmp_path / "shared")
-    assert spotify_source(in_colab=False, roots=[beside]) == str(beside.parent / "shared" / "data" / "spotify")
+    linked = beside.parent / "shared" / "data" / "spotify"
+    assert spotify_source(in_colab=False, roots=[beside]) == str(linked)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

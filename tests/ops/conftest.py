@@ -1,4 +1,4 @@
-"""Fixtures of the kernel tests: the serial numba kernels run at one thread, the parallel ones at two."""
+"""Fixtures of the kernel tests: the numba kernels run at one thread and at two."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ def use_kernel_threads(request: pytest.FixtureRequest, threads: int) -> None:
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     request.addfinalizer(lambda: numba.set_num_threads(before))
-    assert runtime.kernels().parallel == (threads > 1)
+    assert runtime.kernels().get_num_threads() == threads
 
 
-@pytest.fixture(params=[1, 2], ids=["serial", "parallel"])
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
 def kernel_threads(request: pytest.FixtureRequest) -> int:
-    """Run the test on the serial kernels (numba at one thread) and on the parallel ones (two threads)."""
+    """Run the test with numba at one thread and at two."""
     use_kernel_threads(request, request.param)
     return request.param
 

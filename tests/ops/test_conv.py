@@ -18,13 +18,12 @@ NUMBA = pytest.mark.skipif(not HAS_NUMBA, reason="numba missing")
 
 @pytest.fixture(params=[pytest.param(name, marks=NUMBA) for name in ("numba", "numba-parallel")] + ["torch"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The serial numba kernels (one thread), the parallel ones (two threads), or PyTorch."""
+    """The numba kernels at one thread or at two, or PyTorch."""
     if request.param == "torch":
         monkeypatch.setenv(DISABLE_NUMBA_ENV, "1")
     else:
         monkeypatch.delenv(DISABLE_NUMBA_ENV, raising=False)
-        if request.param == "numba-parallel":
-            request.getfixturevalue("set_kernel_threads")(2)
+        request.getfixturevalue("set_kernel_threads")(2 if request.param == "numba-parallel" else 1)
     assert conv_backend("cpu") == request.param.removesuffix("-parallel")
     return request.param
 

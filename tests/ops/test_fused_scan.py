@@ -30,14 +30,13 @@ NAMES = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on one path of selective_scan_fused, selected with the environment variable: the serial
-    numba kernels (one thread), the parallel ones (two threads), or PyTorch."""
+    """Run the test on one path of selective_scan_fused, selected with the environment variable: the numba
+    kernels at one thread or at two, or PyTorch."""
     if request.param == "torch":
         monkeypatch.setenv(DISABLE_NUMBA_ENV, "1")
     else:
         monkeypatch.delenv(DISABLE_NUMBA_ENV, raising=False)
-        if request.param == "numba-parallel":
-            request.getfixturevalue("set_kernel_threads")(2)
+        request.getfixturevalue("set_kernel_threads")(2 if request.param == "numba-parallel" else 1)
     assert scan_backend("cpu") == request.param.removesuffix("-parallel")
     return request.param
 
@@ -272,21 +271,20 @@ def test_jit_without_a_writable_cache_still_compiles(monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
-def test_serial_and_parallel_kernels_have_their_own_cache_entries(tmp_path: Path) -> None:
-    """numba names a cache file after the function and records no options in it: each compiled set has its own
-    file, and a second process loads both from the cache, each computing what the first did."""
+def test_each_dtype_of_a_kernel_has_its_own_cache_entry(tmp_path: Path) -> None:
+    """numba names a cache file after the function and records no options in it: each dtype's compiled kernel
+    has its own file, and a second process loads both from the cache, each computing what the first did."""
     code = textwrap.dedent(
         """
         import numpy as np
         from ftmamba_lite.ops import kernels
 
-        x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(1, 3, 8)
-        weight, bias = np.full((2, 8), 0.5, np.float32), np.zeros(8, np.float32)
-        for kernel_set in (kernels.SERIAL, kernels.PARALLEL):
+        for dtype in (np.float32, np.float64):
+            x = np.linspace(-1, 1, 24, dtype=dtype).reshape(1, 3, 8)
+            weight, bias = np.full((2, 8), 0.5, dtype), np.zeros(8, dtype)
             out = np.empty_like(x)
-            kernel_set.conv_fwd(x=x, x_off=0, weight=weight, bias=bias, silu=True, out=out)
-            stats = kernel_set.conv_fwd.stats
-            print(kernel_set.parallel, len(stats.cache_hits), len(stats.cache_misses), out.sum())
+            kernels.conv_fwd(x=x, x_off=0, weight=weight, bias=bias, silu=True, out=out)
+            print(np.dtype(dtype).name, kernels.conv_fwd.compiled(dtype).cache_hits, repr(out.sum()))
         """
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -296,11 +294,11 @@ def test_serial_and_parallel_kernels_have_their_own_cache_entries(tmp_path: Path
     ]
     assert all(run.returncode == 0 for run in runs), runs[-1].stderr
     first, second = (run.stdout.split("\n")[:2] for run in runs)
-    assert [line.split()[:3] for line in first] == [["False", "0", "1"], ["True", "0", "1"]]
-    assert [line.split()[:3] for line in second] == [["False", "1", "0"], ["True", "1", "0"]]
-    assert [line.split()[3] for line in first] == [line.split()[3] for line in second]
+    assert [line.split()[:2] for line in first] == [["float32", "0"], ["float64", "0"]]
+    assert [line.split()[:2] for line in second] == [["float32", "1"], ["float64", "1"]]
+    assert [line.split()[2] for line in first] == [line.split()[2] for line in second]
     names = {path.name.split("-")[0] for path in tmp_path.rglob("*.nbi")}
-    assert {"kernels.conv_fwd_serial", "kernels.conv_fwd_parallel"} <= names
+    assert {"kernels.conv_fwd_item_float32", "kernels.conv_fwd_item_float64"} <= names
 
 
 @pytest.mark.skipif(

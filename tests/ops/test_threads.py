@@ -15,7 +15,7 @@ import torch
 from ftmamba_lite import course
 from ftmamba_lite.course import environment
 from ftmamba_lite.learn import experiments
-from ftmamba_lite.ops import threads
+from ftmamba_lite.ops import cpus
 from ftmamba_lite.ops.threads import available_cpus, cgroup_cpu_quota, set_num_threads
 
 
@@ -80,7 +80,7 @@ def test_available_cpus_caps_the_affinity_at_the_quota(
     monkeypatch: pytest.MonkeyPatch, quota: float | None, expected: int
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: quota)
+    monkeypatch.setattr(cpus, "cgroup_cpu_quota", lambda: quota)
     assert available_cpus() == expected
     assert experiments.default_jobs() == expected  # seeds run in as many processes
 
