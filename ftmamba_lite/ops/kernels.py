@@ -53,9 +53,11 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
+import signal
 import sys
 import threading
+import time
+import warnings
 from collections.abc import Callable
 from types import FunctionType
 from typing import Any
@@ -714,20 +716,21 @@ KERNELS = (scan_fwd, scan_bwd, conv_fwd, conv_bwd)
 _HELPED = (
     "scan_bwd",
 )  # the longest compile (about 40 % of the four kernels'), not needed until the backward
-_HELPER_TIMEOUT_S = 300
-_helpers: dict[np.dtype, dict[str, subprocess.Popen]] = {}
+_HELPER_TIMEOUT_S = 60  # a compile takes seconds: a helper still running after this is stopped
+_helpers: dict[np.dtype, dict[str, int]] = {}
 _helpers_lock = threading.Lock()
 
 
-def _cold_start(dtype: np.dtype) -> dict[str, subprocess.Popen]:
+def _cold_start(dtype: np.dtype) -> dict[str, int]:
     """On this process's first kernel of ``dtype``: if numba's on-disk cache is cold (:func:`_run_items` was
-    not in it) and the process may use two cores or more, start a second Python process that compiles the
-    kernels of :data:`_HELPED` into the cache, while this one compiles the others; the kernel then loads
-    from the cache what the helper compiled, the same machine code. numba compiles in one thread under one
-    lock, so a second process is the only way to compile on two cores: on two, the first Mamba forward and
-    backward of a process takes about 60 % of the time (benchmarks/README.md, section j).
+    not in it), the process may use two cores or more, and it runs on Linux, fork a helper process that
+    compiles the kernels of :data:`_HELPED` into the cache while this one compiles the others; the kernel then
+    loads from the cache what the helper compiled, the same machine code. numba compiles in one thread under
+    one lock, so a second process is the only way to compile on two cores; a forked one starts with numba's
+    compiler already set up, which a fresh interpreter would spend about a second on (benchmarks/README.md,
+    section j, has the times).
 
-    Returns the helpers by kernel name (none when the cache was warm, or the helper could not start).
+    Returns the helpers' process ids by kernel name (none when the cache was warm, or no helper started).
     """
     with _helpers_lock:
         if dtype not in _helpers:
@@ -735,41 +738,54 @@ def _cold_start(dtype: np.dtype) -> dict[str, subprocess.Popen]:
         return _helpers[dtype]
 
 
-def _start_helpers(dtype: np.dtype) -> dict[str, subprocess.Popen]:
-    _run_items.compile(_RUN_ITEMS)
+def _start_helpers(dtype: np.dtype) -> dict[str, int]:
+    _run_items.compile(_RUN_ITEMS)  # needed anyway; on a cold cache it also sets up numba's compiler
     stats = _run_items.stats
-    if stats.cache_path is None or not sum(stats.cache_misses.values()) or not sys.executable:
+    if (
+        stats.cache_path is None
+        or not sum(stats.cache_misses.values())
+        or not sys.platform.startswith("linux")
+    ):
         return {}
     from .cpus import available_cpus  # a container's CPU quota included (Binder grants about one core)
 
     if available_cpus() < 2:
         return {}
-    code = (
-        "import importlib.util, sys\n"
-        "spec = importlib.util.spec_from_file_location('ftmamba_lite.ops.kernels', sys.argv[1])\n"
-        "module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
-        "for name in sys.argv[3:]:\n"
-        "    getattr(module, name).compiled(sys.argv[2])\n"
-    )
-    command = [sys.executable, "-c", code, __file__, dtype.name, *_HELPED]
-    try:
-        helper = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=os.environ,
-        )
-    except OSError:
-        return {}
-    return dict.fromkeys(_HELPED, helper)
+    from numba.core.compiler_lock import global_compiler_lock
+
+    # The child runs nothing but numba's compiler, in this thread: no other thread of the parent is inside
+    # the compiler while the lock is held, and the child uses no OpenMP, no CUDA, no output stream.
+    with global_compiler_lock, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "use of fork() may lead to deadlocks"
+        try:
+            pid = os.fork()
+        except OSError:
+            return {}
+    if pid == 0:
+        status = 1
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            sys.stdout = sys.stderr = open(devnull, "w")  # noqa: SIM115  (the process ends below)
+            for kernel in KERNELS:
+                if kernel.name in _HELPED:
+                    _compile(kernel.item, dtype)
+            status = 0
+        finally:
+            os._exit(status)  # nothing of the parent's runs here: no atexit handler, no buffered output
+    return dict.fromkeys(_HELPED, pid)
 
 
-def _wait(helper: subprocess.Popen) -> None:
+def _wait(helper: int) -> None:
     """Wait for a helper; one that runs too long is stopped (this process then compiles the kernel itself)."""
+    deadline = time.monotonic() + _HELPER_TIMEOUT_S
     try:
-        helper.wait(timeout=_HELPER_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        helper.kill()
-        helper.wait()
+        while os.waitpid(helper, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(helper, signal.SIGKILL)
+                os.waitpid(helper, 0)
+                return
+            time.sleep(0.005)
+    except ChildProcessError:  # already waited for (a second thread that needed the same kernel)
+        pass

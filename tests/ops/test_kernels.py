@@ -66,8 +66,9 @@ COLD_START = """
 import os, sys
 if sys.argv[1] == "one-cpu":
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-if sys.argv[1] == "broken-helper":
-    sys.executable = "/bin/false"  # the helper starts and fails at once
+if sys.argv[1] == "broken-helper":  # the helper starts and fails at once
+    fork = os.fork
+    os.fork = lambda: fork() or os._exit(1)
 import torch
 from ftmamba_lite.ops import kernels
 from ftmamba_lite.mamba import MambaLayer
@@ -92,12 +93,13 @@ def cold_start(tmp_path: Path, mode: str) -> list[str]:
 
 
 @pytest.mark.skipif(
-    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs two cores"
+    not sys.platform.startswith("linux") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs Linux and two cores",
 )
 def test_a_cold_start_compiles_the_backward_scan_in_a_second_process(tmp_path: Path) -> None:
-    """With an empty cache and two cores, scan_bwd comes from the cache the helper filled; with one core, or
-    a helper that fails, the process compiles it itself; the gradients are the same (to PyTorch's summation
-    order, which changes with its thread count: one core means one thread)."""
+    """With an empty cache and two cores, scan_bwd comes from the cache the forked helper filled; with one
+    core, or a helper that fails, the process compiles it itself; the gradients are the same (to PyTorch's
+    summation order, which changes with its thread count: one core means one thread)."""
     helped, one_cpu, broken = (
         cold_start(tmp_path, mode) for mode in ("two-cpus", "one-cpu", "broken-helper")
     )
