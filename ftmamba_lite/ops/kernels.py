@@ -68,6 +68,7 @@ from numba import carray, cfunc, get_num_threads, get_thread_id, njit, prange, s
 from numba.extending import intrinsic, overload
 
 __all__ = [
+    "KERNELS",
     "NB",
     "SLOT",
     "T",
@@ -77,6 +78,7 @@ __all__ = [
     "fast_sigmoid",
     "fast_softplus",
     "get_num_threads",
+    "Kernel",
     "scan_bwd",
     "scan_fwd",
     "set_num_threads",
