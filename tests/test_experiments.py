@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,6 +147,22 @@ def test_stored_results_are_complete_and_consistent():
         stored_results("spotify", "weights")
     with pytest.raises(ValueError, match="no stored results"):
         stored_results("netflix")
+
+
+def test_packaged_resources_name_no_folder_of_the_machine_that_made_them():
+    """A stored run names its data as the command did (``../shared/data/spotify``): an absolute path of the
+    machine that ran it means nothing to a reader, and the course site refuses a page that prints one."""
+    absolute = re.compile(r"""(?:^|[\s,"'(=`])(/[A-Za-z][\w.-]*/[\w./-]*)""", re.MULTILINE)
+    found = []
+    for path in sorted(Path(str(resources.files("ftmamba_lite"))).joinpath("resources").rglob("*")):
+        if path.is_file():
+            found += [
+                f"{path.name}: {m.group(1)}" for m in absolute.finditer(path.read_text(encoding="utf-8"))
+            ]
+    assert found == []
+    assert set(stored_results("spotify")["source"]) >= {
+        "Spotify environment from directory ../shared/data/spotify"
+    }
 
 
 def test_registry_has_the_papers_settings():
