@@ -77,9 +77,7 @@ class _NumbaConv(torch.autograd.Function):
         w_ = weight.t().contiguous()  # (d, w) -> (w, d)
         bias_ = bias.contiguous() if bias is not None else x.new_zeros(x.shape[1])
         out = buffer(x_, *x_.shape)
-        module.conv_fwd(
-            x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=silu, out=out.numpy()
-        )
+        module.conv_fwd(x=x_, x_off=0, weight=w_, bias=bias_, silu=silu, out=out)
         ctx.save_for_backward(x_, w_, bias_)
         ctx.silu, ctx.has_bias = silu, bias is not None
         return out.transpose(1, 2)  # (b, l, d) -> (b, d, l)
@@ -92,9 +90,8 @@ class _NumbaConv(torch.autograd.Function):
         dx, gp = buffer(x_, *x_.shape), scratch(x_, "conv.gp", *x_.shape)
         dw_part, db_part = scratch(x_, "conv.dw_part", b, w_.shape[0], d), scratch(x_, "conv.db_part", b, d)
         module.conv_bwd(
-            x=x_.numpy(), x_off=0, weight=w_.numpy(), bias=bias_.numpy(), silu=ctx.silu,
-            dout=dout.transpose(1, 2).contiguous().numpy(), dx=dx.numpy(), dx_off=0,
-            dweight_part=dw_part.numpy(), dbias_part=db_part.numpy(), gp=gp.numpy(),
+            x=x_, x_off=0, weight=w_, bias=bias_, silu=ctx.silu, dout=dout.transpose(1, 2).contiguous(),
+            dx=dx, dx_off=0, dweight_part=dw_part, dbias_part=db_part, gp=gp,
         )  # fmt: skip
         dbias = db_part.sum(0) if ctx.has_bias else None
         return dx.transpose(1, 2), dw_part.sum(0).t(), dbias, None  # (b, l, d) -> (b, d, l); (w, d) -> (d, w)

@@ -118,10 +118,9 @@ class _NumbaScan(torch.autograd.Function):
         ckpt = buffer(u, b, chunks - 1, nb, d) if save and chunks > 1 else buffer(u, 1, 1, nb, 1)
         out = buffer(u, *u_.shape)
         module.scan_fwd(
-            u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
-            At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
-            z=z_.numpy(), z_off=0, has_z=z is not None, save=save, out=out.numpy(), ckpt=ckpt.numpy(),
-            dtrow=scratch(u, "scan.dtrow", items, d).numpy(), hs=scratch(u, "scan.hs", items, nb, d).numpy(),
+            u=u_, delta=delta_, delta_bias=bias_, softplus=delta_softplus, At=At, B=B_, b_off=0, C=C_,
+            c_off=0, D=D_, z=z_, z_off=0, has_z=z is not None, save=save, out=out, ckpt=ckpt,
+            dtrow=scratch(u, "scan.dtrow", items, d), hs=scratch(u, "scan.hs", items, nb, d),
         )  # fmt: skip
         ctx.save_for_backward(u_, delta_, bias_, At, B_, C_, D_, z_, ckpt)
         ctx.flags = (n, delta_softplus, D is not None, z is not None, delta_bias is not None)
@@ -144,12 +143,10 @@ class _NumbaScan(torch.autograd.Function):
             scratch(u_, "scan.dC_part", groups, b, l, nb),
         )
         module.scan_bwd(
-            u=u_.numpy(), delta=delta_.numpy(), delta_bias=bias_.numpy(), softplus=delta_softplus,
-            At=At.numpy(), B=B_.numpy(), b_off=0, C=C_.numpy(), c_off=0, D=D_.numpy(),
-            z=z_.numpy(), z_off=0, has_z=has_z, ckpt=ckpt.numpy(), dout=_tokens_major(dout).numpy(),
-            du=du.numpy(), ddelta=ddelta.numpy(), dz=dz.numpy(), dz_off=0, dA_part=dA_part.numpy(),
-            dD_part=dD_part.numpy(), dbias_part=dbias_part.numpy(), dB_part=dB_part.numpy(), db_off=0,
-            dC_part=dC_part.numpy(), dc_off=0, **scan_scratch,
+            u=u_, delta=delta_, delta_bias=bias_, softplus=delta_softplus, At=At, B=B_, b_off=0, C=C_,
+            c_off=0, D=D_, z=z_, z_off=0, has_z=has_z, ckpt=ckpt, dout=_tokens_major(dout),
+            du=du, ddelta=ddelta, dz=dz, dz_off=0, dA_part=dA_part, dD_part=dD_part, dbias_part=dbias_part,
+            dB_part=dB_part, db_off=0, dC_part=dC_part, dc_off=0, **scan_scratch,
         )  # fmt: skip
         return (
             du.transpose(1, 2),  # (b, l, d) -> (b, d, l)

@@ -1,8 +1,8 @@
 """Numba kernels of the fused CPU selective scan and of the causal depthwise convolution.
 
 Loaded only through :mod:`ftmamba_lite.ops.runtime` (``numba_kernels()``, ``kernels()``); importing it imports
-numba. Callers pass every argument by name: ``scan_fwd(u=..., delta=..., ...)`` and so on, numpy arrays and
-Python ints and bools. Dimension letters (docs/notation.md):
+numba. Callers pass every argument by name: ``scan_fwd(u=..., delta=..., ...)`` and so on, CPU tensors (read
+and written in place through their addresses) and Python ints and bools. Dimension letters (docs/notation.md):
 
     b  batch            l  length (tokens)
     d  d_inner (channels)
@@ -63,6 +63,7 @@ from types import FunctionType
 from typing import Any
 
 import numpy as np
+import torch
 from llvmlite import ir
 from numba import carray, cfunc, get_num_threads, get_thread_id, njit, prange, set_num_threads, types
 from numba.extending import intrinsic, overload
@@ -602,7 +603,7 @@ def conv_bwd_item(b: int, thread: int, p: Any) -> None:
 # --- the compiled kernels, called with their arguments by name ---------------------------------------------
 class Kernel:
     """One kernel: its work item's source, compiled on first use per dtype, and the launcher that packs its
-    arguments (numpy arrays, ints, bools, by name) and runs its items over numba's threads.
+    arguments (CPU tensors, ints, bools, by name) and runs its items over numba's threads.
 
     Args:
         item: the work item's source (plain Python, ``item(item, thread, p)``).
@@ -617,6 +618,7 @@ class Kernel:
         self.item, self.arguments, self.items = item, arguments, items
         self.name = item.__name__.removesuffix("_item")
         self.__doc__ = item.__doc__
+        self._names = {name for name, _ in arguments}
         self._compiled: dict[np.dtype, Any] = {}
         self._lock = threading.Lock()
 
@@ -645,9 +647,9 @@ class Kernel:
 
     def pack(self, values: dict[str, Any]) -> tuple[np.ndarray, np.dtype]:
         """The int64 parameter block of a call (SLOT per argument), and the arrays' common dtype. Arrays must
-        be C-contiguous numpy arrays of the argument's dimensions, all float32 or all float64: a kernel reads
+        be C-contiguous CPU tensors of the argument's dimensions, all float32 or all float64: a kernel reads
         them through their addresses, with nothing to check them but this."""
-        if len(values) != len(self.arguments) or any(name not in values for name, _ in self.arguments):
+        if values.keys() != self._names:
             expected = ", ".join(name for name, _ in self.arguments)
             raise TypeError(f"{self.name}() takes the arguments {expected} by name, got {', '.join(values)}")
         block: list[int] = []
@@ -655,24 +657,36 @@ class Kernel:
         for name, ndim in self.arguments:
             value = values[name]
             if ndim == 0:
-                block += [int(value), 0, 0, 0, 0]
+                block += (int(value), 0, 0, 0, 0)
                 continue
-            if not isinstance(value, np.ndarray) or value.ndim != ndim or not value.flags.c_contiguous:
+            if (
+                not isinstance(value, torch.Tensor)
+                or value.dim() != ndim
+                or not value.is_contiguous()
+                or value.device.type != "cpu"
+            ):
                 got = (
-                    f"{value.ndim}-d, contiguous={value.flags.c_contiguous}"
-                    if isinstance(value, np.ndarray)
+                    f"{value.dim()}-d, contiguous={value.is_contiguous()}, on {value.device}"
+                    if isinstance(value, torch.Tensor)
                     else type(value).__name__
                 )
-                raise TypeError(
-                    f"{self.name}(): {name} must be a C-contiguous {ndim}-d numpy array, got {got}"
-                )
-            dtype = value.dtype if dtype is None else dtype
-            if value.dtype != dtype or dtype not in (np.float32, np.float64):
-                raise TypeError(
-                    f"{self.name}(): {name} is {value.dtype}; the arrays must all be float32 or all float64"
-                )
-            block += [value.__array_interface__["data"][0], *value.shape, *(0,) * (SLOT - 1 - ndim)]
-        return np.array(block, dtype=np.int64), dtype
+                raise TypeError(f"{self.name}(): {name} must be a contiguous {ndim}-d CPU tensor, got {got}")
+            if value.dtype is not dtype:
+                if dtype is not None or value.dtype not in _DTYPES:
+                    raise TypeError(
+                        f"{self.name}(): {name} is {value.dtype}; "
+                        "the tensors must all be float32 or all float64"
+                    )
+                dtype = value.dtype
+            block += (value.data_ptr(), *value.shape, *_PADDING[ndim])
+        return np.array(block, dtype=np.int64), _DTYPES[dtype]
+
+
+_DTYPES = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+}  # what the kernels compile for
+_PADDING = [(0,) * (SLOT - 1 - ndim) for ndim in range(SLOT)]  # an argument's unused slots
 
 
 def _compile(item: Callable[..., None], dtype: np.dtype) -> Any:

@@ -146,9 +146,7 @@ class _NumbaInner(torch.autograd.Function):
         xz = xz.contiguous()
         w_t = conv_weight.t().contiguous()  # (d, w) -> (w, d): a tap is contiguous over channels
         x = buffer(xz, b, l, d)
-        module.conv_fwd(
-            x=xz.numpy(), x_off=0, weight=w_t.numpy(), bias=conv_bias.numpy(), silu=True, out=x.numpy()
-        )
+        module.conv_fwd(x=xz, x_off=0, weight=w_t, bias=conv_bias, silu=True, out=x)
         x_dbl = F.linear(x, x_proj_weight)  # (b, l, r + 2n)
         delta = buffer(xz, b, l, d)
         torch.mm(x_dbl.view(b * l, -1)[:, :r], dt_proj_weight.t(), out=delta.view(b * l, d))  # dt_proj
@@ -163,11 +161,9 @@ class _NumbaInner(torch.autograd.Function):
         y = buffer(xz, b, l, d)
         # z is read in the second half of xz
         module.scan_fwd(
-            u=x.numpy(), delta=delta.numpy(), delta_bias=delta_bias.numpy(), softplus=True, At=At.numpy(),
-            B=B_.numpy(), b_off=b_off, C=C_.numpy(), c_off=c_off, D=D.numpy(), z=xz.numpy(), z_off=d,
-            has_z=True, save=save, out=y.numpy(), ckpt=ckpt.numpy(),
-            dtrow=scratch(xz, "inner.dtrow", items, d).numpy(),
-            hs=scratch(xz, "inner.hs", items, nb, d).numpy(),
+            u=x, delta=delta, delta_bias=delta_bias, softplus=True, At=At, B=B_, b_off=b_off, C=C_,
+            c_off=c_off, D=D, z=xz, z_off=d, has_z=True, save=save, out=y, ckpt=ckpt,
+            dtrow=scratch(xz, "inner.dtrow", items, d), hs=scratch(xz, "inner.hs", items, nb, d),
         )  # fmt: skip
         if save:
             ctx.save_for_backward(xz, w_t, conv_bias, x_proj_weight, dt_proj_weight, At, D, delta_bias,
@@ -197,12 +193,10 @@ class _NumbaInner(torch.autograd.Function):
             dB_, db_off, dC_, dc_off = dBC, 0, scratch(x, "inner.dC", *dBC.shape), 0
         # dz is written into the second half of dxz, dB and dC at their places in dBC
         module.scan_bwd(
-            u=x.numpy(), delta=delta.numpy(), delta_bias=delta_bias.numpy(), softplus=True, At=At.numpy(),
-            B=B_.numpy(), b_off=b_off, C=C_.numpy(), c_off=c_off, D=D.numpy(), z=xz.numpy(), z_off=d,
-            has_z=True, ckpt=ckpt.numpy(), dout=dy.numpy(), du=du.numpy(), ddelta=ddelta.numpy(),
-            dz=dxz.numpy(), dz_off=d, dA_part=dA_part.numpy(), dD_part=dD_part.numpy(),
-            dbias_part=dbias_part.numpy(), dB_part=dB_.numpy(), db_off=db_off, dC_part=dC_.numpy(),
-            dc_off=dc_off, **scan_scratch,
+            u=x, delta=delta, delta_bias=delta_bias, softplus=True, At=At, B=B_, b_off=b_off, C=C_,
+            c_off=c_off, D=D, z=xz, z_off=d, has_z=True, ckpt=ckpt, dout=dy,
+            du=du, ddelta=ddelta, dz=dxz, dz_off=d, dA_part=dA_part, dD_part=dD_part, dbias_part=dbias_part,
+            dB_part=dB_, db_off=db_off, dC_part=dC_, dc_off=dc_off, **scan_scratch,
         )  # fmt: skip
         # dt_proj and x_proj backward: ddelta (b l, d) -> dΔ (b l, r); dx_dbl = [dΔ, dB, dC] (b l, r + 2n)
         ddelta2, x_dbl2 = ddelta.view(b * l, d), x_dbl.view(b * l, -1)  # (b, l, .) -> (b l, .)
@@ -221,8 +215,8 @@ class _NumbaInner(torch.autograd.Function):
         dw_part, db_part = scratch(x, "inner.dw_part", b, w_t.shape[0], d), scratch(x, "inner.db_part", b, d)
         gp = scratch(x, "inner.gp", b, l, d)
         module.conv_bwd(
-            x=xz.numpy(), x_off=0, weight=w_t.numpy(), bias=conv_bias.numpy(), silu=True, dout=du.numpy(),
-            dx=dxz.numpy(), dx_off=0, dweight_part=dw_part.numpy(), dbias_part=db_part.numpy(), gp=gp.numpy(),
+            x=xz, x_off=0, weight=w_t, bias=conv_bias, silu=True, dout=du, dx=dxz, dx_off=0,
+            dweight_part=dw_part, dbias_part=db_part, gp=gp,
         )  # fmt: skip
         return (
             dxz,

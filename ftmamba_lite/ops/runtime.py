@@ -129,7 +129,7 @@ def scratch(like: Tensor, tag: str, *shape: int) -> Tensor:
     return tensor
 
 
-def scan_bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, dict[str, np.ndarray]]:
+def scan_bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, dict[str, Tensor]]:
     """The channel groups g per batch row of ``scan_bwd`` and its per-thread scratch arrays, by the kernel's
     argument names (dts, ys, Hs, Es, hr, dhs, sb, sa; shapes in its doc), in ``like``'s dtype (from
     :func:`scratch`)."""
@@ -148,5 +148,5 @@ def scan_bwd_scratch(like: Tensor, b: int, d: int) -> tuple[int, dict[str, np.nd
         "sa": (m,),
     }
     return groups, {
-        name: scratch(like, f"scan_bwd.{name}", threads, *shape).numpy() for name, shape in shapes.items()
+        name: scratch(like, f"scan_bwd.{name}", threads, *shape) for name, shape in shapes.items()
     }

@@ -277,14 +277,15 @@ def test_each_dtype_of_a_kernel_has_its_own_cache_entry(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
         import numpy as np
+        import torch
         from ftmamba_lite.ops import kernels
 
         for dtype in (np.float32, np.float64):
-            x = np.linspace(-1, 1, 24, dtype=dtype).reshape(1, 3, 8)
-            weight, bias = np.full((2, 8), 0.5, dtype), np.zeros(8, dtype)
-            out = np.empty_like(x)
+            x = torch.from_numpy(np.linspace(-1, 1, 24, dtype=dtype).reshape(1, 3, 8))
+            weight, bias = torch.full((2, 8), 0.5, dtype=x.dtype), torch.zeros(8, dtype=x.dtype)
+            out = torch.empty_like(x)
             kernels.conv_fwd(x=x, x_off=0, weight=weight, bias=bias, silu=True, out=out)
-            print(np.dtype(dtype).name, kernels.conv_fwd.compiled(dtype).cache_hits, repr(out.sum()))
+            print(np.dtype(dtype).name, kernels.conv_fwd.compiled(dtype).cache_hits, repr(out.sum().item()))
         """
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}

@@ -11,44 +11,64 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("numba")
 
 from ftmamba_lite.ops import kernels  # noqa: E402  (after the skip: it imports numba)
 
 
-def conv_arguments(dtype: type = np.float32) -> dict[str, object]:
-    x = np.linspace(-1, 1, 2 * 5 * 3, dtype=dtype).reshape(2, 5, 3)  # (b, l, d)
-    weight, bias = np.full((2, 3), 0.5, dtype), np.arange(3, dtype=dtype)  # (w, d), (d,)
-    return {"x": x, "x_off": 0, "weight": weight, "bias": bias, "silu": False, "out": np.empty_like(x)}
+def conv_arguments(dtype: torch.dtype = torch.float32) -> dict[str, object]:
+    x = torch.linspace(-1, 1, 2 * 5 * 3, dtype=dtype).view(2, 5, 3)  # (b, l, d)
+    weight, bias = torch.full((2, 3), 0.5, dtype=dtype), torch.arange(3, dtype=dtype)  # (w, d), (d,)
+    return {"x": x, "x_off": 0, "weight": weight, "bias": bias, "silu": False, "out": torch.empty_like(x)}
 
 
-def test_the_launcher_runs_every_item() -> None:
-    args = conv_arguments()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_launcher_runs_every_item(dtype: torch.dtype) -> None:
+    args = conv_arguments(dtype)
     kernels.conv_fwd(**args)
     x, weight, bias = args["x"], args["weight"], args["bias"]
-    previous = np.concatenate([np.zeros_like(x[:, :1]), x[:, :-1]], axis=1)  # x[t - 1], 0 before the start
-    np.testing.assert_allclose(args["out"], bias + weight[0] * previous + weight[1] * x, rtol=1e-6)
+    previous = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # x[t - 1], 0 before the start
+    torch.testing.assert_close(args["out"], bias + weight[0] * previous + weight[1] * x, rtol=1e-6, atol=0)
+
+
+def test_a_tensor_at_an_offset_is_read_where_it_starts() -> None:
+    """The launcher passes a view's own first element (a slice of a larger tensor), not its storage's."""
+    args = conv_arguments()
+    wider = torch.full((4, 5, 3), 9.0)
+    wider[1:3] = args["x"]
+    expected = torch.empty_like(args["out"])
+    kernels.conv_fwd(**args)
+    kernels.conv_fwd(**{**args, "x": wider[1:3], "out": expected})
+    torch.testing.assert_close(expected, args["out"], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"weight": np.full((3, 2), 0.5, np.float32).T}, "weight must be a C-contiguous 2-d numpy array"),
-        ({"bias": np.zeros((1, 3), np.float32)}, "bias must be a C-contiguous 1-d numpy array, got 2-d"),
-        ({"out": np.empty((2, 5, 3), np.float64)}, "out is float64; the arrays must all be float32 or all"),
-        ({"x": np.zeros((2, 5, 3), np.int32)}, "x is int32"),
-        ({"bias": [0.0, 1.0, 2.0]}, "bias must be a C-contiguous 1-d numpy array, got list"),
+        (
+            {"weight": torch.full((3, 2), 0.5).t()},
+            "weight must be a contiguous 2-d CPU tensor, got 2-d, co",
+        ),
+        ({"bias": torch.zeros(1, 3)}, "bias must be a contiguous 1-d CPU tensor, got 2-d"),
+        ({"out": torch.empty(2, 5, 3, dtype=torch.float64)}, "out is torch.float64; the tensors must all be"),
+        ({"x": torch.zeros(2, 5, 3, dtype=torch.int32)}, "x is torch.int32"),
+        ({"bias": [0.0, 1.0, 2.0]}, "bias must be a contiguous 1-d CPU tensor, got list"),
+        ({"bias": torch.arange(3.0).numpy()}, "bias must be a contiguous 1-d CPU tensor, got ndarray"),
+        (
+            {"x": torch.zeros(2, 5, 3, device="meta")},
+            "x must be a contiguous 3-d CPU .* on meta",
+        ),
     ],
 )
 def test_an_argument_the_kernel_cannot_read_is_refused(change: dict[str, object], message: str) -> None:
     args = {**conv_arguments(), **change}
-    before = args["out"].copy()
+    before = args["out"].clone()
     with pytest.raises(TypeError, match=message):
         kernels.conv_fwd(**args)
-    np.testing.assert_array_equal(args["out"], before)
+    torch.testing.assert_close(args["out"], before, rtol=0, atol=0, equal_nan=True)
 
 
 def test_a_missing_or_unknown_argument_is_refused() -> None:
@@ -64,6 +84,7 @@ def test_a_missing_or_unknown_argument_is_refused() -> None:
 
 COLD_START = """
 import os, sys
+import numpy
 if sys.argv[1] == "one-cpu":
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 if sys.argv[1] == "broken-helper":  # the helper starts and fails at once
@@ -77,7 +98,7 @@ torch.manual_seed(0)
 layer = MambaLayer(16)
 x = torch.randn(2, 40, 16, requires_grad=True)
 layer(x).pow(2).sum().backward()
-hits = [kernel.compiled(torch.zeros(0).numpy().dtype).cache_hits for kernel in kernels.KERNELS]
+hits = [kernel.compiled(numpy.float32).cache_hits for kernel in kernels.KERNELS]
 print([kernel.name for kernel in kernels.KERNELS], hits)
 print(repr(float(x.grad.double().sum())))
 """
@@ -130,9 +151,9 @@ def test_without_a_writable_cache_a_kernel_still_compiles(monkeypatch: pytest.Mo
     namespace = dict(vars(kernels))
     exec(source, namespace)  # a work item defined like the kernels' own
     double = kernels.Kernel(namespace["double_item"], (("x", 1),), lambda x: x.shape[0])
-    x = np.arange(4, dtype=np.float32)
+    x = torch.arange(4, dtype=torch.float32)
     double(x=x)
-    np.testing.assert_array_equal(x, [0, 2, 4, 6])
+    assert x.tolist() == [0, 2, 4, 6]
 
 
 @pytest.mark.parametrize("kernel", kernels.KERNELS, ids=lambda k: k.name)
