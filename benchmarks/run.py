@@ -1,6 +1,6 @@
 """Speed and memory of FT-Mamba's CPU path against the Transformer baseline and a pure-PyTorch Mamba peer.
 
-    python -m benchmarks.run            # everything (about half an hour on 2 cores)
+    python -m benchmarks.run            # everything (about 65 minutes on 2 cores)
     python -m benchmarks.run --quick    # a subset of a, b and c (no j), under 2 minutes
     python -m benchmarks.run --only a,b # some sections
 
@@ -325,15 +325,26 @@ def section_scan(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
+PAIR = ("mamba", "transformer")  # the pair whose ratio the targets read: timed in alternating rounds
+
+
 def section_step(args: argparse.Namespace) -> list[dict[str, Any]]:
     plan = QUICK_STEP if args.quick else STEP_MODELS
     if not _has_mambapy():
         print("  (mambapy not installed: `pip install mambapy` to benchmark the peer; skipped)")
         plan = {m: ls for m, ls in plan.items() if m != "mambapy"}
+    rounds = 1 if args.quick else args.rounds
     results = []
     for l in sorted({l for ls in plan.values() for l in ls}):
-        for model, lengths in plan.items():
-            if l not in lengths:
+        # At a length a target reads, Mamba and the Transformer run in `rounds` alternating pairs of processes
+        # (the machine's speed moves between processes; the target reads the median of the rounds' ratios);
+        # every other configuration once
+        targeted = any(section == "step" and num[1] == l for _, section, num, _, _ in TARGETS)
+        pair_rounds = rounds if targeted else 1
+        runs = [(m, r) for r in range(pair_rounds) for m in (PAIR if r % 2 == 0 else PAIR[::-1])]
+        runs += [(m, 0) for m in plan if m not in PAIR]
+        for model, round_ in runs:
+            if l not in plan.get(model, ()):
                 continue
             spec = {
                 "kind": "step",
@@ -342,19 +353,21 @@ def section_step(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "l": l,
                 "mem_gb": args.mem_gb,
                 "threads": args.threads,
+                "round": round_,
             }
             spec.update(min_reps=3 if args.quick else 5, budget_s=4.0 if args.quick else 30.0)
             results.append(run_config(spec, timeout_s=90 if args.quick else 600))
             r = results[-1]
             rss = f"{r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else ""
-            print(f"  b  {model:>16}  l={l:>6}  {_fmt_ms(r)} ms  {rss}", flush=True)
-    by = {(r["model"], r["l"]): r for r in results}
+            print(f"  b  {model:>16}  l={l:>6}  round {round_}  {_fmt_ms(r)} ms  {rss}", flush=True)
+    by = {(r["model"], r["l"]): r for r in results if r.get("round", 0) == 0}
     models = list(plan)
     rows = []
     for l in sorted({r["l"] for r in results}):
-        mamba, transformer, peer = by.get(("mamba", l)), by.get(("transformer", l)), by.get(("mambapy", l))
+        mamba, peer = by.get(("mamba", l)), by.get(("mambapy", l))
         cells = [str(l)] + [_fmt_ms(by.get((m, l))) for m in models]
-        cells += [_ratio(mamba, transformer), _ratio(mamba, peer)]
+        paired = paired_ratio(results, ("mamba", l), ("transformer", l))
+        cells += ["-" if paired is None else f"{paired:.3f}", _ratio(mamba, peer)]
         cells += [_ratio(by.get(("mamba-torch-path", l)), mamba), _ratio(by.get(("mamba-before", l)), mamba)]
         cells += [
             f"{by[(m, l)]['peak_rss_mb']:.0f}" if (m, l) in by and "peak_rss_mb" in by[(m, l)] else "-"
@@ -367,7 +380,10 @@ def section_step(args: argparse.Namespace) -> list[dict[str, Any]]:
         + ["mamba/transformer", "mamba/mambapy", "torch-path/numba", "before/after"]
         + ["mamba MB", "transformer MB", "mambapy MB"]
     )
-    print(f"\n(b) training step (forward, backward, Adam), batch 32, d_model 128 (median {METRIC} ms)\n")
+    print(
+        f"\n(b) training step (forward, backward, Adam), batch 32, d_model 128 (median {METRIC} ms; the first"
+        f" round's; mamba/transformer: at the targets' lengths the median of {rounds} round(s)' ratios)\n"
+    )
     print(_table(headers, rows))
     return results
 
@@ -484,7 +500,8 @@ def _machine() -> dict[str, str]:
     }
 
 
-# the targets, each as (label, section, numerator, denominator, limit); ratios of one run
+# the targets, each as (label, section, numerator, denominator, limit); ratios of one run (the steps': the
+# median of the rounds' ratios, see paired_ratio)
 TARGETS = [
     ("Mamba / Transformer train step, 21 tokens", "step", ("mamba", 21), ("transformer", 21), 0.6),
     ("Mamba / Transformer train step, 512 tokens", "step", ("mamba", 512), ("transformer", 512), 0.45),
@@ -494,19 +511,27 @@ TARGETS = [
 COLD_START_TARGET_S = 3.0
 
 
+def paired_ratio(
+    rows: list[dict[str, Any]], num: tuple[str, int | None], den: tuple[str, int | None]
+) -> float | None:
+    """The median over rounds of num's time / den's time in the same round (``round`` 0 when a section runs
+    once); None when no round has both. num and den are (model, length or None)."""
+    by_round: dict[int, dict[str, float]] = {}
+    for r in rows:
+        for key in (num, den):
+            if r["status"] == "ok" and r["model"] == key[0] and (key[1] is None or r["l"] == key[1]):
+                by_round.setdefault(r.get("round", 0), {})[key[0]] = r["median_ms"]
+    pairs = [times for times in by_round.values() if num[0] in times and den[0] in times]
+    ratios = [times[num[0]] / times[den[0]] for times in pairs]
+    return statistics.median(ratios) if ratios else None
+
+
 def targets(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Every target of the issue with its measured value and met / not met / not measured."""
-
-    def find(section: str, key: tuple[str, int | None]) -> dict[str, Any] | None:
-        for r in results.get(section, []):
-            if r["status"] == "ok" and r["model"] == key[0] and (key[1] is None or r["l"] == key[1]):
-                return r
-        return None
-
-    measured = []
-    for label, section, num, den, limit in TARGETS:
-        a, b = find(section, num), find(section, den)
-        measured.append((label, limit, a["median_ms"] / b["median_ms"] if a and b else None))
+    measured = [
+        (label, limit, paired_ratio(results.get(section, []), num, den))
+        for label, section, num, den, limit in TARGETS
+    ]
     for threads in (1, 2):
         cold = [
             r
@@ -574,6 +599,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--mem-gb", type=float, default=20.0, help="address-space cap of every configuration")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch and numba threads per configuration")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="section b: alternating pairs of Mamba and Transformer processes at the targets' lengths "
+        "(--quick: 1)",
+    )
     parser.add_argument(
         "--metric",
         choices=["wall", "cpu"],
